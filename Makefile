@@ -1,0 +1,71 @@
+# cxlms front door.  `make` builds all userspace, `make check` builds and runs
+# every test (installing missing Debian packages first), `make demo` runs the
+# main job on the embedded file backend.  See README.md.
+#
+# Each directory contributes a fragment (codec/codec.mk, lib/lib.mk, ...) that
+# appends to the variables below; this file only holds the shared rules.
+
+O        ?= build
+SAN      ?=
+CC       ?= cc
+PREFIX   ?= /usr/local
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -D_GNU_SOURCE
+CPPFLAGS += -Iinclude/uapi -Icodec -Ilib
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+.DEFAULT_GOAL := all
+# Everything `make` builds; fragments append.
+ALL_TARGETS :=
+# Unit test binaries (cmocka, TAP); fragments append.
+UNIT_TESTS  :=
+# Shell-driven integration tests (exit 0 pass, 77 skip); fragments append.
+INTEG_TESTS :=
+
+include codec/codec.mk
+include lib/lib.mk
+include cli/cli.mk
+include tests/tests.mk
+
+.PHONY: all deps check check-unit check-san check-integ demo clean
+all: $(ALL_TARGETS)
+
+# Install the Debian packages the build and tests need (no-op when present).
+deps:
+	@scripts/install-deps.sh
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+check: deps
+	$(MAKE) all
+	$(MAKE) check-unit
+	$(MAKE) check-san
+	$(MAKE) check-integ
+	@echo "make check: all test suites passed"
+
+check-unit: $(UNIT_TESTS) $(ALL_TARGETS)
+	@tests/run-tap.sh $(UNIT_TESTS)
+
+# The same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+check-san:
+	$(MAKE) O=build-san SAN=1 check-unit
+
+check-integ: $(ALL_TARGETS)
+	@tests/run-integ.sh $(INTEG_TESTS)
+
+demo: deps
+	$(MAKE) all
+	@O=$(O) scripts/demo.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

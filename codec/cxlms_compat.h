@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The only environment the shared codec sees: fixed-width integer types,
+ * errno values, memcpy/memset and a 64-bit divide.  Everything else in
+ * codec/ is freestanding C, so the same source builds into cxlms.ko and
+ * into libcxlms.  No floating point may be used in codec/.
+ */
+#ifndef CXLMS_COMPAT_H
+#define CXLMS_COMPAT_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/errno.h>
+#include <linux/string.h>
+#include <linux/math64.h>
+#include <linux/stddef.h>
+#include <linux/kernel.h>
+
+typedef s8 cxlms_s8;
+typedef u8 cxlms_u8;
+typedef s16 cxlms_s16;
+typedef u16 cxlms_u16;
+typedef s32 cxlms_s32;
+typedef u32 cxlms_u32;
+typedef s64 cxlms_s64;
+typedef u64 cxlms_u64;
+
+static inline cxlms_s64 cxlms_div_s64(cxlms_s64 a, cxlms_s64 b)
+{
+	return div64_s64(a, b);
+}
+#else
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <errno.h>
+
+typedef int8_t cxlms_s8;
+typedef uint8_t cxlms_u8;
+typedef int16_t cxlms_s16;
+typedef uint16_t cxlms_u16;
+typedef int32_t cxlms_s32;
+typedef uint32_t cxlms_u32;
+typedef int64_t cxlms_s64;
+typedef uint64_t cxlms_u64;
+
+static inline cxlms_s64 cxlms_div_s64(cxlms_s64 a, cxlms_s64 b)
+{
+	return a / b;
+}
+#endif
+
+/* The store format is little-endian; so far only little-endian hosts run it. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "cxlms: the store format is little-endian; big-endian hosts are not supported"
+#endif
+
+#define CXLMS_ALIGN_UP(x, a)	(((x) + (a) - 1) / (a) * (a))
+#define CXLMS_DIV_UP(x, a)	(((x) + (a) - 1) / (a))
+
+#endif /* CXLMS_COMPAT_H */

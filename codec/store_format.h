@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The cxlms store format: the same bytes in a file (lib/ file backend) and
+ * in a CXL region's memory (driver/).  Little-endian, fixed-width fields,
+ * 64-byte aligned structures.  Layout (docs/format.md has the picture):
+ *
+ *   0          superblock (struct cxlms_sb), padded to CXLMS_SB_BYTES
+ *   dir_off    tensor directory: dir_capacity entries of struct cxlms_dirent
+ *   crc_off    per-tile data CRC32C arrays, one per tensor (dirent.crc_off)
+ *   policy_off policy area (precision maps, cxlmsd), zero = no maps
+ *   data_off   tiles, each tensor's tiles contiguous from dirent.tile_off
+ *
+ * Everything that validation reads is bounded by store_bytes, which must
+ * not exceed the size of the file or region it sits in.
+ */
+#ifndef CXLMS_STORE_FORMAT_H
+#define CXLMS_STORE_FORMAT_H
+
+#include "cxlms_compat.h"
+#include "bitplane.h"
+
+#define CXLMS_STORE_MAGIC	"CXLMSTOR"	/* 8 bytes, no NUL */
+#define CXLMS_STORE_VERSION	1
+#define CXLMS_SB_BYTES		4096
+#define CXLMS_DATA_ALIGN	4096		/* tensors start on a page */
+
+/* feature_compat: an older reader may ignore these */
+#define CXLMS_FEAT_COMPAT_POLICY	(1ull << 0)	/* policy area present */
+/* feature_incompat: a reader that does not know a bit must refuse the store */
+#define CXLMS_FEAT_INCOMPAT_KNOWN	0ull
+/* feature_ro_compat: a reader that does not know a bit may only read */
+#define CXLMS_FEAT_RO_COMPAT_KNOWN	0ull
+
+/**
+ * struct cxlms_sb - store superblock, at offset 0
+ * @magic: CXLMS_STORE_MAGIC
+ * @version: CXLMS_STORE_VERSION
+ * @sb_len: sizeof(struct cxlms_sb) of the writer
+ * @feature_compat, @feature_ro_compat, @feature_incompat: see CXLMS_FEAT_*
+ * @store_bytes: size of the whole store
+ * @uuid: identity of this store (changes on every import/format)
+ * @generation: bumped on every metadata change (tensor created/sealed)
+ * @dir_off: directory offset; @dir_capacity: entries reserved;
+ * @dir_count: entries in use (the first dir_count entries)
+ * @dir_crc: CRC32C of the dir_count used entries
+ * @data_off, @data_bytes: the tile area; @data_used: bytes allocated in it
+ * @policy_off, @policy_bytes: the policy area (0, 0 if none)
+ * @default_group: group size the importer used by default
+ * @sb_crc: CRC32C of the struct with this field read as zero
+ */
+struct cxlms_sb {
+	cxlms_u8 magic[8];
+	cxlms_u32 version;
+	cxlms_u32 sb_len;
+	cxlms_u64 feature_compat;
+	cxlms_u64 feature_ro_compat;
+	cxlms_u64 feature_incompat;
+	cxlms_u64 store_bytes;
+	cxlms_u8 uuid[16];
+	cxlms_u64 generation;
+	cxlms_u64 dir_off;
+	cxlms_u32 dir_capacity;
+	cxlms_u32 dir_count;
+	cxlms_u32 dir_crc;
+	cxlms_u32 default_group;
+	cxlms_u64 data_off;
+	cxlms_u64 data_bytes;
+	cxlms_u64 data_used;
+	cxlms_u64 policy_off;
+	cxlms_u64 policy_bytes;
+	cxlms_u64 reserved[14];	/* zero */
+	cxlms_u32 pad;		/* zero */
+	cxlms_u32 sb_crc;
+};
+
+/* dirent.flags */
+#define CXLMS_DIRENT_SEALED	(1u << 0)	/* every tile written, CRCs valid */
+
+/**
+ * struct cxlms_dirent - one tensor
+ * @name: NUL-terminated, NUL-padded
+ * @src_dtype: CXLMS_DTYPE_* it was imported from
+ * @fmt: stored format CXLMS_FMT_*
+ * @ndim, @shape: the tensor's true shape (shape[i] = 0 for i >= ndim)
+ * @rows, @cols: the 2-D view (leading dims folded into rows; 1-D: 1 x n)
+ * @group_size, @tile_rows: see struct cxlms_tile_geom
+ * @n_tiles: ceil(rows / tile_rows)
+ * @flags: CXLMS_DIRENT_*
+ * @tile_off: offset of tile 0; tile t is at tile_off + t * layout.tile_bytes
+ * @crc_off: offset of n_tiles u32 CRC32C values, one per tile's tile_bytes
+ * @entry_crc: CRC32C of the entry with this field read as zero
+ */
+struct cxlms_dirent {
+	char name[CXLMS_NAME_MAX];
+	cxlms_u32 src_dtype;
+	cxlms_u32 fmt;
+	cxlms_u32 ndim;
+	cxlms_u32 flags;
+	cxlms_u64 shape[CXLMS_MAX_DIMS];
+	cxlms_u64 rows;
+	cxlms_u64 cols;
+	cxlms_u32 group_size;
+	cxlms_u32 tile_rows;
+	cxlms_u32 n_tiles;
+	cxlms_u32 pad0;		/* zero */
+	cxlms_u64 tile_off;
+	cxlms_u64 crc_off;
+	cxlms_u64 reserved[15];	/* zero */
+	cxlms_u32 pad1;		/* zero */
+	cxlms_u32 entry_crc;
+};
+
+/* Distinct reasons a store is refused (returned negated by validation). */
+#define CXLMS_EFOREIGN		EMEDIUMTYPE	/* not a cxlms store (magic) */
+#define CXLMS_EVERSION		EPROTONOSUPPORT	/* unknown version or incompat feature */
+#define CXLMS_ETRUNCATED	ENODATA		/* shorter than it says it is */
+#define CXLMS_ECHECKSUM		EBADMSG		/* a CRC32C does not match */
+#define CXLMS_EINVALID		EUCLEAN		/* checksums fine, contents impossible */
+
+/*
+ * CRC32C (Castagnoli), chainable like zlib's crc32(): start with 0;
+ * cxlms_crc32c(0, "123456789", 9) == 0xe3069283.
+ */
+cxlms_u32 cxlms_crc32c(cxlms_u32 crc, const void *buf, cxlms_u64 len);
+
+/*
+ * Validation: each returns 0 or a negated CXLMS_E* and, on error, writes a
+ * NUL-terminated reason (naming the tensor where there is one) into @why.
+ * None reads outside [store, store + avail).
+ *
+ * cxlms_sb_check: magic, version, features, sb CRC, area bounds/overlaps
+ *	against @avail (the file or region size).
+ * cxlms_dir_check: directory CRC, then every entry: CRC, name, format,
+ *	shape vs rows/cols, tile geometry, tile and CRC ranges inside the
+ *	store and not overlapping each other, unique names.
+ * cxlms_tile_crc_check: recompute tile CRCs of one tensor (cxlms verify).
+ */
+int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
+		   cxlms_u32 why_len);
+int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
+		    cxlms_u32 why_len);
+int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
+			 char *why, cxlms_u32 why_len);
+
+/* Geometry of a directory entry as the codec sees it. */
+void cxlms_dirent_geom(const struct cxlms_dirent *d, struct cxlms_tile_geom *g);
+/* Elements in tile @t of @d (the last tile may be short). */
+cxlms_u32 cxlms_dirent_tile_elems(const struct cxlms_dirent *d, cxlms_u32 t);
+
+/* Writers: fill in the CRC fields. */
+void cxlms_sb_seal(struct cxlms_sb *sb);
+void cxlms_dirent_seal(struct cxlms_dirent *d);
+
+/* Layout helpers writers use (import, kernel CREATE): plane_stride rule, defaults. */
+cxlms_u32 cxlms_default_tile_rows(cxlms_u64 rows, cxlms_u64 cols);
+
+#endif /* CXLMS_STORE_FORMAT_H */

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Boot Debian's 6.1 kernel under QEMU (TCG) with one emulated CXL type-3
+# persistent-memory device, run a payload's guest-run.sh, exit with its rc.
+#
+# Usage: qemu/run.sh [options]
+#   --payload DIR    copied to /payload in the guest; /payload/guest-run.sh is run
+#   --pmem FILE      device backing file (default qemu/build/pmem.raw; created
+#                    sparse, 256M, if absent); its label area is FILE.lsa
+#   --fresh          delete the backing and label files first
+#   --boot N         boot number for the guest (cxlms.boot=N, default 1)
+#   --mode M         free-form mode string for the guest (cxlms.mode=M)
+#   --append "ARGS"  extra kernel command line arguments
+#   --timeout SECS   kill QEMU and fail after SECS (default 600)
+#   --log FILE       also write the full serial log to FILE
+#   -q, --quiet      do not stream the console (only to --log), print a summary
+#   -h, --help       this text
+#
+# Exit codes: the guest's rc from the "CXLMS-GUEST-RESULT: rc=N" marker
+# (0 = pass; 123 = Oops/BUG/WARNING in dmesg; 126 = guest setup failed),
+# 124 = timeout, 125 = no marker (kernel panic, QEMU died), 2 = usage,
+# 1 = host-side build error, 77 = QEMU unavailable and not installable.
+set -euo pipefail
+# shellcheck source=common.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/common.sh"
+
+usage() { sed -n '5,22p' "$0" | sed 's/^# \{0,1\}//'; }
+
+payload="" pmem=$BUILD_DIR/pmem.raw fresh=0 boot=1 mode="" append="" timeout=600 logfile="" quiet=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--payload | --pmem | --boot | --mode | --append | --timeout | --log)
+		[ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
+		case $1 in
+		--payload) payload=$2 ;;
+		--pmem) pmem=$2 ;;
+		--boot) boot=$2 ;;
+		--mode) mode=$2 ;;
+		--append) append=$2 ;;
+		--timeout) timeout=$2 ;;
+		--log) logfile=$2 ;;
+		esac
+		shift 2
+		;;
+	--fresh) fresh=1; shift ;;
+	-q | --quiet) quiet=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "run.sh: unknown option: $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+[[ $boot =~ ^[0-9]+$ ]] || { echo "run.sh: --boot needs a number" >&2; exit 2; }
+[[ $timeout =~ ^[0-9]+$ ]] || { echo "run.sh: --timeout needs seconds" >&2; exit 2; }
+[[ $mode =~ ^[^[:space:]]*$ ]] || { echo "run.sh: --mode must be one word" >&2; exit 2; }
+[ -z "$payload" ] || [ -d "$payload" ] || { echo "run.sh: no such payload dir: $payload" >&2; exit 2; }
+
+t0=$(date +%s.%N)
+
+# Host packages (quiet when present). Without QEMU there is nothing to run: 77.
+if ! "$QEMU_DIR/deps.sh" || ! command -v qemu-system-x86_64 >/dev/null; then
+	command -v qemu-system-x86_64 >/dev/null || { log "QEMU unavailable and not installable"; exit 77; }
+	die "host dependencies failed to install"
+fi
+
+kver=$("$QEMU_DIR/fetch-kernel.sh")
+vmlinux=$BUILD_DIR/vmlinux-$kver
+mkargs=(-o "$BUILD_DIR/initramfs.img")
+[ -z "$payload" ] || mkargs+=(--payload "$payload")
+initrd=$("$QEMU_DIR/mkinitramfs.sh" "${mkargs[@]}")
+
+# The device's memory and its label storage area (LSA). Sparse: only what the
+# guest writes takes disk space. What the guest wrote is in FILE after QEMU exits.
+lsa=$pmem.lsa
+mkdir -p "$(dirname "$pmem")"
+if [ "$fresh" = 1 ]; then
+	rm -f "$pmem" "$lsa"
+fi
+[ -e "$pmem" ] || truncate -s 256M "$pmem"
+[ -e "$lsa" ] || truncate -s 1M "$lsa"
+
+cmdline="console=ttyS0 panic=-1 quiet loglevel=4 cxlms.boot=$boot"
+[ -z "$mode" ] || cmdline+=" cxlms.mode=$mode"
+[ -z "$append" ] || cmdline+=" $append"
+
+# q35 with CXL; SeaBIOS (the default) enumerates pxb-cxl, qboot does not.
+# The second, empty root port is required: with a single port Linux 6.1 uses a
+# pass-through host-bridge decoder and the region reads back zeros.
+# The fixed memory window (4G) lands at 0x110000000 in the guest.
+qemu=(qemu-system-x86_64 -M "q35,cxl=on" -m 1G -smp 1 -accel tcg
+	-nographic -nodefaults -serial mon:stdio -no-reboot -net none
+	-kernel "$vmlinux" -initrd "$initrd" -append "$cmdline"
+	-object "memory-backend-file,id=cxl-mem0,share=on,mem-path=$pmem,size=256M"
+	-object "memory-backend-file,id=cxl-lsa0,share=on,mem-path=$lsa,size=1M"
+	-device "pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1"
+	-device "cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2"
+	-device "cxl-rp,port=1,bus=cxl.1,id=root_port14,chassis=0,slot=3"
+	-device "cxl-type3,bus=root_port13,memdev=cxl-mem0,lsa=cxl-lsa0,id=cxl-pmem0"
+	-M "cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G")
+
+tmplog=""
+if [ -z "$logfile" ]; then
+	tmplog=$(mktemp)
+	logfile=$tmplog
+	trap 'rm -f "$tmplog"' EXIT
+fi
+mkdir -p "$(dirname "$logfile")"
+
+log "booting $kver (boot=$boot${mode:+ mode=$mode}, pmem=$pmem, timeout ${timeout}s)"
+t1=$(date +%s.%N)
+# stdin is /dev/null: QEMU must not touch the terminal. The serial console
+# goes to stdout; tee keeps a copy to parse the marker from.
+set +e
+if [ "$quiet" = 1 ]; then
+	timeout --kill-after=10 "$timeout" "${qemu[@]}" </dev/null >"$logfile" 2>&1
+	qrc=$?
+else
+	timeout --kill-after=10 "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$logfile"
+	qrc=${PIPESTATUS[0]}
+fi
+set -e
+t2=$(date +%s.%N)
+times=$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "prep %.1fs, boot %.1fs", b - a, c - b }')
+
+# The serial console ends lines with CR LF; the last marker wins.
+marker=$(tr -d '\r' <"$logfile" | grep -a '^CXLMS-GUEST-RESULT: rc=[0-9]*' | tail -n 1 || true)
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	log "FAIL: timeout after ${timeout}s, QEMU killed ($times)"
+	exit 124
+fi
+if [ -z "$marker" ]; then
+	[ "$quiet" = 0 ] || tail -n 40 "$logfile" >&2
+	log "FAIL: no CXLMS-GUEST-RESULT marker: the guest crashed (kernel panic?) or QEMU failed (qemu rc=$qrc, $times)"
+	exit 125
+fi
+rc=${marker#CXLMS-GUEST-RESULT: rc=}
+rc=${rc%%[!0-9]*}
+if [ "$rc" = 0 ]; then
+	log "PASS: guest rc=0 ($times)"
+else
+	[ "$quiet" = 0 ] || tail -n 60 "$logfile" >&2
+	log "FAIL: guest rc=$rc ($times)"
+fi
+exit "$rc"

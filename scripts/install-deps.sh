@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages cxlms builds and tests with, only those missing.
+# Idempotent and quiet when everything is present; needs root to install.
+set -euo pipefail
+
+pkgs=(build-essential pkg-config libcmocka-dev liburing-dev libcxl-dev libinih-dev)
+[ "${CXLMS_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$CXLMS_DEPS_EXTRA" && pkgs+=("${extra[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages and not root: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
