@@ -24,6 +24,9 @@ done
 # kmod: depmod/modprobe on the build tree (and a real insmod in the guest).
 # xz-utils: unpack the vmlinuz payload. ndctl: host-side cxl/ndctl listing.
 # make/gcc: module and helper builds.
+# run.sh sets CXLMS_DEPS_CHECKED for its children once it has run this.
+[ "${CXLMS_DEPS_CHECKED:-}" = 1 ] && exit 0
+
 pkgs=(qemu-system-x86 busybox-static cpio gzip kmod xz-utils ndctl make gcc)
 if [ "$headers" = 1 ]; then
 	# Headers must match the guest kernel exactly: the module is built against them.

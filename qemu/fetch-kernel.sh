@@ -15,7 +15,16 @@ kver=$(detect_kver)
 vmlinux=$BUILD_DIR/vmlinux-$kver
 stamp=$SYSROOT/.complete-$kver
 
-if [ -f "$stamp" ] && [ -s "$vmlinux" ] && [ -s "$KVER_FILE" ]; then
+cached() { [ -f "$stamp" ] && [ -s "$vmlinux" ] && [ -s "$KVER_FILE" ]; }
+if cached; then
+	printf '%s\n' "$kver"
+	exit 0
+fi
+# One builder at a time; a waiter finds the work done.
+mkdir -p "$BUILD_DIR"
+exec 9>"$BUILD_DIR/.fetch.lock"
+flock 9
+if cached; then
 	printf '%s\n' "$kver"
 	exit 0
 fi

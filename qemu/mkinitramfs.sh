@@ -36,7 +36,6 @@ done
 kver=$("$QEMU_DIR/fetch-kernel.sh")
 base=$BUILD_DIR/initramfs-base-$kver.cpio.gz
 broot=$BUILD_DIR/initramfs-root
-proot=$BUILD_DIR/payload-root
 # ldd resolves the ndctl family from the unpacked debs first.
 sysroot_libs=$SYSROOT/usr/lib/x86_64-linux-gnu:$SYSROOT/lib/x86_64-linux-gnu
 
@@ -136,18 +135,28 @@ build_base() {
 	mv "$base.tmp" "$base"
 }
 
-# Rebuild the base when missing or older than anything it is made from.
-rebuild=0
-[ -s "$base" ] || rebuild=1
-for f in "$QEMU_DIR/init" "$QEMU_DIR/mkinitramfs.sh" "$QEMU_DIR/common.sh" "$SYSROOT/.complete-$kver"; do
-	[ "$f" -nt "$base" ] && rebuild=1
-done
-[ "$rebuild" = 0 ] || build_base
+# Rebuild the base when missing or older than anything it is made from
+# (under a lock: one builder at a time).
+stale() {
+	[ -s "$base" ] || return 0
+	local f
+	for f in "$QEMU_DIR/init" "$QEMU_DIR/mkinitramfs.sh" "$QEMU_DIR/common.sh" "$SYSROOT/.complete-$kver"; do
+		[ "$f" -nt "$base" ] && return 0
+	done
+	return 1
+}
+if stale; then
+	exec 9>"$BUILD_DIR/.initramfs.lock"
+	flock 9
+	if stale; then build_base; fi
+	exec 9>&-
+fi
 
 mkdir -p "$(dirname "$out")"
 cp "$base" "$out.tmp"
 if [ -n "$payload" ]; then
-	rm -rf "$proot"
+	proot=$(mktemp -d "$BUILD_DIR/payload-root.XXXXXX")
+	trap 'rm -rf "$proot"' EXIT
 	mkdir -p "$proot/payload"
 	cp -a "$payload/." "$proot/payload/"
 	while IFS= read -r -d '' f; do

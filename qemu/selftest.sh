@@ -5,7 +5,7 @@
 #   3. payload exits 3: run.sh returns 3 and the log has the dmesg dump
 #   4. guest kernel panics: run.sh returns 125 (no result marker)
 # Usage: qemu/selftest.sh [--quick]   (--quick: only steps 1 and 2)
-# Logs: qemu/build/selftest-*.log
+# Logs: qemu/build/selftest-NAME.log (serial console), selftest-NAME.err (run.sh)
 set -euo pipefail
 # shellcheck source=common.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
@@ -19,6 +19,8 @@ case ${1:-} in
 esac
 
 "$QEMU_DIR/deps.sh"
+# Kernel and sysroot first, visibly (the first run downloads ~70 MB).
+"$QEMU_DIR/fetch-kernel.sh" >/dev/null
 # Stage the payload: the guest script plus memcheck, built here and linked
 # dynamically on purpose, so the initramfs' automatic library copying is tested.
 payload=$BUILD_DIR/selftest-payload
@@ -33,7 +35,9 @@ step() {
 	local name=$1 want=$2 rc=0 t0 t1
 	shift 2
 	t0=$(date +%s.%N)
-	"$QEMU_DIR/run.sh" --quiet --payload "$payload" --log "$BUILD_DIR/selftest-$name.log" "$@" || rc=$?
+	# run.sh's own messages go to a file: expected failures would look alarming.
+	"$QEMU_DIR/run.sh" --quiet --payload "$payload" --log "$BUILD_DIR/selftest-$name.log" "$@" \
+		2>"$BUILD_DIR/selftest-$name.err" || rc=$?
 	t1=$(date +%s.%N)
 	local secs
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -43,6 +47,7 @@ step() {
 		return 0
 	fi
 	failed=$((failed + 1))
+	cat "$BUILD_DIR/selftest-$name.err" >&2
 	printf 'selftest: FAIL %-8s rc=%s, want %s (%ss), log %s\n' "$name" "$rc" "$want" "$secs" "$BUILD_DIR/selftest-$name.log"
 	return 1
 }
