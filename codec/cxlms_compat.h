@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * The only environment the shared codec sees: fixed-width integer types,
- * errno values, memcpy/memset and a 64-bit divide.  Everything else in
+ * errno values, memcpy/memset, a 64-bit divide, a sort and a scratch
+ * allocator (for validation only).  Everything else in
  * codec/ is freestanding C, so the same source builds into cxlms.ko and
  * into libcxlms.  No floating point may be used in codec/.
  */
@@ -15,6 +16,9 @@
 #include <linux/math64.h>
 #include <linux/stddef.h>
 #include <linux/kernel.h>
+#include <linux/sort.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
 
 typedef s8 cxlms_s8;
 typedef u8 cxlms_u8;
@@ -29,11 +33,30 @@ static inline cxlms_s64 cxlms_div_s64(cxlms_s64 a, cxlms_s64 b)
 {
 	return div64_s64(a, b);
 }
+
+/* Validation sorts directory ranges and names: O(n log n), no recursion. */
+static inline void cxlms_sort(void *base, size_t num, size_t size,
+			      int (*cmp)(const void *, const void *))
+{
+	sort(base, num, size, cmp, NULL);
+}
+
+/* Scratch for validation (directory sized, may be large: kvmalloc). */
+static inline void *cxlms_alloc_array(size_t n, size_t size)
+{
+	return kvmalloc_array(n, size, GFP_KERNEL);
+}
+
+static inline void cxlms_free(void *p)
+{
+	kvfree(p);
+}
 #else
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
 #include <errno.h>
+#include <stdlib.h>
 
 typedef int8_t cxlms_s8;
 typedef uint8_t cxlms_u8;
@@ -47,6 +70,24 @@ typedef uint64_t cxlms_u64;
 static inline cxlms_s64 cxlms_div_s64(cxlms_s64 a, cxlms_s64 b)
 {
 	return a / b;
+}
+
+static inline void cxlms_sort(void *base, size_t num, size_t size,
+			      int (*cmp)(const void *, const void *))
+{
+	qsort(base, num, size, cmp);
+}
+
+static inline void *cxlms_alloc_array(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	return malloc(n && size ? n * size : 1);
+}
+
+static inline void cxlms_free(void *p)
+{
+	free(p);
 }
 #endif
 

@@ -150,6 +150,8 @@ cxlms_u32 cxlms_dirent_tile_elems(const struct cxlms_dirent *d, cxlms_u32 t);
 /* Writers: fill in the CRC fields. */
 void cxlms_sb_seal(struct cxlms_sb *sb);
 void cxlms_dirent_seal(struct cxlms_dirent *d);
+/* sb.dir_crc of the first @count entries of the directory at @dir. */
+cxlms_u32 cxlms_dir_crc(const struct cxlms_dirent *dir, cxlms_u32 count);
 
 /* Layout helpers writers use (import, kernel CREATE): plane_stride rule, defaults. */
 cxlms_u32 cxlms_default_tile_rows(cxlms_u64 rows, cxlms_u64 cols);

@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * Store format core: validation of the superblock and directory, tile CRCs,
+ * sealing, and the geometry helpers writers share.  Shared by libcxlms and
+ * cxlms.ko, so it must never trust a byte of the store: every offset is
+ * checked against the store size with overflow-checked arithmetic before
+ * anything behind it is read.
+ */
+#include "store_format.h"
+
+_Static_assert(sizeof(struct cxlms_sb) == 256, "superblock is 256 bytes");
+_Static_assert(sizeof(struct cxlms_sb) <= CXLMS_SB_BYTES, "sb fits its area");
+_Static_assert(sizeof(struct cxlms_dirent) == 512, "dirent is 512 bytes");
+
+/* --- messages without snprintf (freestanding) ----------------------- */
+
+struct msg {
+	char *buf;
+	cxlms_u32 len, pos;
+};
+
+static void msg_init(struct msg *m, char *buf, cxlms_u32 len)
+{
+	m->buf = buf;
+	m->len = buf ? len : 0;
+	m->pos = 0;
+	if (m->len)
+		buf[0] = '\0';
+}
+
+static void msg_c(struct msg *m, char c)
+{
+	if (m->pos + 1 < m->len) {
+		m->buf[m->pos++] = c;
+		m->buf[m->pos] = '\0';
+	}
+}
+
+static void msg_s(struct msg *m, const char *s)
+{
+	while (*s)
+		msg_c(m, *s++);
+}
+
+static void msg_u(struct msg *m, cxlms_u64 v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		msg_c(m, tmp[--n]);
+}
+
+/* A name from the store, bounded and with unprintable bytes as '?'. */
+static void msg_name(struct msg *m, const char *name)
+{
+	cxlms_u32 i;
+
+	msg_s(m, "tensor '");
+	for (i = 0; i < CXLMS_NAME_MAX && name[i]; i++)
+		msg_c(m, name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?');
+	msg_c(m, '\'');
+}
+
+/* "tensor 'x': <what>" */
+static int fail_d(struct msg *m, int err, const struct cxlms_dirent *d,
+		  const char *what)
+{
+	msg_init(m, m->buf, m->len);
+	msg_name(m, d->name);
+	msg_s(m, ": ");
+	msg_s(m, what);
+	return -err;
+}
+
+static int fail(struct msg *m, int err, const char *what)
+{
+	msg_init(m, m->buf, m->len);
+	msg_s(m, what);
+	return -err;
+}
+
+/* --- CRCs and sealing ------------------------------------------------ */
+
+static cxlms_u32 sb_crc(const struct cxlms_sb *sb)
+{
+	struct cxlms_sb tmp = *sb;
+
+	tmp.sb_crc = 0;
+	return cxlms_crc32c(0, &tmp, sizeof(tmp));
+}
+
+static cxlms_u32 dirent_crc(const struct cxlms_dirent *d)
+{
+	static const cxlms_u32 zero;
+	cxlms_u32 crc;
+
+	/* Everything up to entry_crc, which is the last field, then a zero. */
+	crc = cxlms_crc32c(0, d, offsetof(struct cxlms_dirent, entry_crc));
+	return cxlms_crc32c(crc, &zero, sizeof(zero));
+}
+
+void cxlms_sb_seal(struct cxlms_sb *sb)
+{
+	sb->sb_crc = sb_crc(sb);
+}
+
+void cxlms_dirent_seal(struct cxlms_dirent *d)
+{
+	d->entry_crc = dirent_crc(d);
+}
+
+cxlms_u32 cxlms_dir_crc(const struct cxlms_dirent *dir, cxlms_u32 count)
+{
+	return cxlms_crc32c(0, dir, (cxlms_u64)count * sizeof(*dir));
+}
+
+/* --- geometry helpers ------------------------------------------------- */
+
+void cxlms_dirent_geom(const struct cxlms_dirent *d, struct cxlms_tile_geom *g)
+{
+	g->fmt = d->fmt;
+	/* cols > 2^24 cannot pass cxlms_tile_layout; saturate, never wrap. */
+	g->cols = d->cols > 0xffffffffull ? 0xffffffffu : (cxlms_u32)d->cols;
+	g->group_size = d->group_size;
+	g->tile_rows = d->tile_rows;
+}
+
+cxlms_u32 cxlms_dirent_tile_elems(const struct cxlms_dirent *d, cxlms_u32 t)
+{
+	cxlms_u64 first, rows;
+
+	if (t >= d->n_tiles || !d->tile_rows)
+		return 0;
+	first = (cxlms_u64)t * d->tile_rows;
+	if (first >= d->rows)
+		return 0;
+	rows = d->rows - first;
+	if (rows > d->tile_rows)
+		rows = d->tile_rows;
+	/* Validated entries keep tile_rows * cols <= CXLMS_TILE_MAX_ELEMS. */
+	if (rows * d->cols > CXLMS_TILE_MAX_ELEMS)
+		return 0;
+	return (cxlms_u32)(rows * d->cols);
+}
+
+cxlms_u32 cxlms_default_tile_rows(cxlms_u64 rows, cxlms_u64 cols)
+{
+	cxlms_u64 tr;
+
+	if (!rows || !cols || cols > CXLMS_TILE_MAX_ELEMS)
+		return 0;
+	tr = CXLMS_DIV_UP((cxlms_u64)CXLMS_TILE_TARGET_ELEMS, cols);
+	if (tr > rows)
+		tr = rows;
+	if (tr * cols > CXLMS_TILE_MAX_ELEMS)
+		tr = CXLMS_TILE_MAX_ELEMS / cols;
+	return tr ? (cxlms_u32)tr : 1;
+}
+
+/* --- superblock ------------------------------------------------------ */
+
+static int all_zero(const void *p, cxlms_u64 len)
+{
+	const cxlms_u8 *b = p;
+	cxlms_u64 i;
+
+	for (i = 0; i < len; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+/* [off, off + len) inside [lo, hi); false on overflow. */
+static int range_in(cxlms_u64 off, cxlms_u64 len, cxlms_u64 lo, cxlms_u64 hi)
+{
+	cxlms_u64 end;
+
+	if (__builtin_add_overflow(off, len, &end))
+		return 0;
+	return off >= lo && end <= hi;
+}
+
+/* The crc area: from the directory's end to the policy area or tiles. */
+static void crc_area(const struct cxlms_sb *sb, cxlms_u64 *lo, cxlms_u64 *hi)
+{
+	*lo = sb->dir_off + (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+	*hi = sb->policy_bytes ? sb->policy_off : sb->data_off;
+}
+
+int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
+		   cxlms_u32 why_len)
+{
+	const struct cxlms_sb *sb = store;
+	struct msg m;
+	cxlms_u64 dir_len, dir_end, next;
+
+	msg_init(&m, why, why_len);
+	if (avail < sizeof(sb->magic) ||
+	    memcmp(sb->magic, CXLMS_STORE_MAGIC, sizeof(sb->magic)))
+		return fail(&m, CXLMS_EFOREIGN, "not a cxlms store (bad magic)");
+	if (avail < sizeof(*sb))
+		return fail(&m, CXLMS_ETRUNCATED, "store shorter than its superblock");
+	if (sb->version != CXLMS_STORE_VERSION) {
+		fail(&m, CXLMS_EVERSION, "unsupported store format version ");
+		msg_u(&m, sb->version);
+		return -CXLMS_EVERSION;
+	}
+	if (sb->feature_incompat & ~CXLMS_FEAT_INCOMPAT_KNOWN)
+		return fail(&m, CXLMS_EVERSION, "store uses unknown incompatible features");
+	if (sb->sb_crc != sb_crc(sb))
+		return fail(&m, CXLMS_ECHECKSUM, "superblock checksum mismatch");
+	if (avail < sb->store_bytes) {
+		fail(&m, CXLMS_ETRUNCATED, "store truncated: superblock says ");
+		msg_u(&m, sb->store_bytes);
+		msg_s(&m, " bytes, only ");
+		msg_u(&m, avail);
+		msg_s(&m, " available");
+		return -CXLMS_ETRUNCATED;
+	}
+	if (sb->sb_len != sizeof(*sb))
+		return fail(&m, CXLMS_EINVALID, "superblock length mismatch");
+	if (!all_zero(sb->reserved, sizeof(sb->reserved)) || sb->pad)
+		return fail(&m, CXLMS_EINVALID, "superblock reserved fields not zero");
+	if (sb->store_bytes < CXLMS_SB_BYTES)
+		return fail(&m, CXLMS_EINVALID, "store smaller than its superblock area");
+
+	/* Areas in order: sb, directory, crc area, policy (optional), tiles. */
+	dir_len = (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+	if (sb->dir_off % CXLMS_ALIGN ||
+	    !range_in(sb->dir_off, dir_len, CXLMS_SB_BYTES, sb->store_bytes))
+		return fail(&m, CXLMS_EINVALID, "directory area out of bounds or misaligned");
+	if (sb->dir_count > sb->dir_capacity)
+		return fail(&m, CXLMS_EINVALID, "directory count exceeds its capacity");
+	dir_end = sb->dir_off + dir_len;
+	next = dir_end;
+	if (!sb->policy_bytes != !sb->policy_off)
+		return fail(&m, CXLMS_EINVALID, "policy area offset and size disagree");
+	if (sb->policy_bytes) {
+		if (sb->policy_off % CXLMS_ALIGN ||
+		    !range_in(sb->policy_off, sb->policy_bytes, dir_end, sb->store_bytes))
+			return fail(&m, CXLMS_EINVALID,
+				    "policy area out of bounds, misaligned or overlapping");
+		next = sb->policy_off + sb->policy_bytes;
+	}
+	if (sb->data_off % CXLMS_DATA_ALIGN ||
+	    !range_in(sb->data_off, sb->data_bytes, next, sb->store_bytes))
+		return fail(&m, CXLMS_EINVALID,
+			    "data area out of bounds, misaligned or overlapping");
+	if (sb->data_used > sb->data_bytes)
+		return fail(&m, CXLMS_EINVALID, "data area use exceeds its size");
+	return 0;
+}
+
+/* --- directory ------------------------------------------------------- */
+
+/* A byte range owned by one tensor, for the overlap check. */
+struct owned_range {
+	cxlms_u64 start, end;
+	cxlms_u32 idx;
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct owned_range *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct cxlms_dirent *x = *(const struct cxlms_dirent * const *)a;
+	const struct cxlms_dirent *y = *(const struct cxlms_dirent * const *)b;
+
+	/* Names are validated NUL-padded, so memcmp orders them like strcmp. */
+	return memcmp(x->name, y->name, CXLMS_NAME_MAX);
+}
+
+/* Checks of one entry that need no other entry. */
+static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
+			cxlms_u32 idx, struct msg *m)
+{
+	struct cxlms_tile_geom g;
+	struct cxlms_tile_layout l;
+	cxlms_u64 rows = 1, n_tiles, tiles_len, data_end, lo, hi;
+	cxlms_u32 i, len;
+
+	if (d->entry_crc != dirent_crc(d)) {
+		msg_init(m, m->buf, m->len);
+		msg_s(m, "directory entry ");
+		msg_u(m, idx);
+		msg_s(m, " (");
+		msg_name(m, d->name);
+		msg_s(m, "): entry checksum mismatch");
+		return -CXLMS_ECHECKSUM;
+	}
+	for (len = 0; len < CXLMS_NAME_MAX && d->name[len]; len++)
+		;
+	if (len == CXLMS_NAME_MAX || !len) {
+		msg_init(m, m->buf, m->len);
+		msg_s(m, "directory entry ");
+		msg_u(m, idx);
+		msg_s(m, len ? ": name not NUL-terminated" : ": empty name");
+		return -CXLMS_EINVALID;
+	}
+	if (!all_zero(d->name + len, CXLMS_NAME_MAX - len))
+		return fail_d(m, CXLMS_EINVALID, d, "bytes after the name's NUL not zero");
+	if (d->src_dtype < CXLMS_DTYPE_F32 || d->src_dtype > CXLMS_DTYPE_I8)
+		return fail_d(m, CXLMS_EINVALID, d, "unknown source dtype");
+	if (!cxlms_fmt_planes(d->fmt))
+		return fail_d(m, CXLMS_EINVALID, d, "unknown stored format");
+	if (d->flags & ~CXLMS_DIRENT_SEALED)
+		return fail_d(m, CXLMS_EINVALID, d, "unknown flags");
+	if (d->pad0 || d->pad1 || !all_zero(d->reserved, sizeof(d->reserved)))
+		return fail_d(m, CXLMS_EINVALID, d, "reserved fields not zero");
+
+	if (d->ndim < 1 || d->ndim > CXLMS_MAX_DIMS)
+		return fail_d(m, CXLMS_EINVALID, d, "ndim outside 1..8");
+	for (i = 0; i < CXLMS_MAX_DIMS; i++) {
+		if (i >= d->ndim) {
+			if (d->shape[i])
+				return fail_d(m, CXLMS_EINVALID, d,
+					      "shape entries past ndim not zero");
+			continue;
+		}
+		if (!d->shape[i])
+			return fail_d(m, CXLMS_EINVALID, d, "shape has a zero dimension");
+		if (i + 1 < d->ndim && __builtin_mul_overflow(rows, d->shape[i], &rows))
+			return fail_d(m, CXLMS_EINVALID, d, "shape overflows");
+	}
+	if (rows != d->rows || d->shape[d->ndim - 1] != d->cols)
+		return fail_d(m, CXLMS_EINVALID, d,
+			      "rows/cols do not match the shape (leading dims folded)");
+
+	cxlms_dirent_geom(d, &g);
+	if (cxlms_tile_layout(&g, &l))
+		return fail_d(m, CXLMS_EINVALID, d,
+			      "invalid tile geometry (format, group size, tile rows, cols)");
+	n_tiles = CXLMS_DIV_UP(d->rows, (cxlms_u64)d->tile_rows);
+	if (n_tiles != d->n_tiles)
+		return fail_d(m, CXLMS_EINVALID, d, "n_tiles is not ceil(rows / tile_rows)");
+
+	data_end = sb->data_off + sb->data_used;
+	if (d->tile_off % CXLMS_DATA_ALIGN)
+		return fail_d(m, CXLMS_EINVALID, d, "tile offset not page aligned");
+	if (__builtin_mul_overflow(n_tiles, l.tile_bytes, &tiles_len) ||
+	    !range_in(d->tile_off, tiles_len, sb->data_off, data_end)) {
+		fail_d(m, CXLMS_EINVALID, d, "tile range [");
+		msg_u(m, d->tile_off);
+		msg_s(m, ", ");
+		msg_u(m, d->tile_off + tiles_len);	/* may wrap: shown as is */
+		msg_s(m, ") outside the used data area [");
+		msg_u(m, sb->data_off);
+		msg_s(m, ", ");
+		msg_u(m, data_end);
+		msg_c(m, ')');
+		return -CXLMS_EINVALID;
+	}
+	crc_area(sb, &lo, &hi);
+	if (d->crc_off % 4)
+		return fail_d(m, CXLMS_EINVALID, d, "tile CRC array misaligned");
+	if (!range_in(d->crc_off, 4 * n_tiles, lo, hi)) {
+		fail_d(m, CXLMS_EINVALID, d, "tile CRC array [");
+		msg_u(m, d->crc_off);
+		msg_s(m, ", ");
+		msg_u(m, d->crc_off + 4 * n_tiles);
+		msg_s(m, ") outside the CRC area [");
+		msg_u(m, lo);
+		msg_s(m, ", ");
+		msg_u(m, hi);
+		msg_c(m, ')');
+		return -CXLMS_EINVALID;
+	}
+	return 0;
+}
+
+/* Sorted ranges: report the first two that overlap. */
+static int overlap_check(const struct cxlms_dirent *dir, struct owned_range *r,
+			 cxlms_u32 n, const char *what, struct msg *m)
+{
+	cxlms_u32 i, max_i = 0;
+
+	cxlms_sort(r, n, sizeof(*r), cmp_range);
+	for (i = 1; i < n; i++) {
+		if (r[i].start < r[max_i].end) {
+			fail_d(m, CXLMS_EINVALID, &dir[r[i].idx], what);
+			msg_s(m, " overlaps that of ");
+			msg_name(m, dir[r[max_i].idx].name);
+			return -CXLMS_EINVALID;
+		}
+		if (r[i].end > r[max_i].end)
+			max_i = i;
+	}
+	return 0;
+}
+
+int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
+		    cxlms_u32 why_len)
+{
+	const struct cxlms_sb *sb = store;
+	const struct cxlms_dirent *dir;
+	const struct cxlms_dirent **names = NULL;
+	struct owned_range *r = NULL;
+	struct msg m;
+	cxlms_u32 i, n;
+	int ret;
+
+	ret = cxlms_sb_check(store, avail, why, why_len);
+	if (ret)
+		return ret;
+	msg_init(&m, why, why_len);
+	dir = (const struct cxlms_dirent *)((const cxlms_u8 *)store + sb->dir_off);
+	n = sb->dir_count;
+	if (cxlms_dir_crc(dir, n) != sb->dir_crc)
+		return fail(&m, CXLMS_ECHECKSUM, "directory checksum mismatch");
+	for (i = 0; i < n; i++) {
+		ret = dirent_check(sb, &dir[i], i, &m);
+		if (ret)
+			return ret;
+	}
+	if (n < 2)
+		return 0;
+
+	/* Cross-entry checks: sort instead of comparing every pair. */
+	r = cxlms_alloc_array(n, sizeof(*r));
+	names = cxlms_alloc_array(n, sizeof(*names));
+	if (!r || !names) {
+		ret = fail(&m, ENOMEM, "out of memory validating the directory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct cxlms_tile_geom g;
+		struct cxlms_tile_layout l;
+
+		cxlms_dirent_geom(&dir[i], &g);
+		cxlms_tile_layout(&g, &l);	/* validated above */
+		r[i].start = dir[i].tile_off;
+		r[i].end = dir[i].tile_off + dir[i].n_tiles * l.tile_bytes;
+		r[i].idx = i;
+	}
+	ret = overlap_check(dir, r, n, "tile range", &m);
+	if (ret)
+		goto out;
+	for (i = 0; i < n; i++) {
+		r[i].start = dir[i].crc_off;
+		r[i].end = dir[i].crc_off + 4ull * dir[i].n_tiles;
+		r[i].idx = i;
+	}
+	ret = overlap_check(dir, r, n, "tile CRC array", &m);
+	if (ret)
+		goto out;
+
+	for (i = 0; i < n; i++)
+		names[i] = &dir[i];
+	cxlms_sort(names, n, sizeof(*names), cmp_name);
+	for (i = 1; i < n; i++) {
+		if (!cmp_name(&names[i - 1], &names[i])) {
+			ret = fail_d(&m, CXLMS_EINVALID, names[i], "duplicate name");
+			goto out;
+		}
+	}
+out:
+	cxlms_free(r);
+	cxlms_free(names);
+	return ret;
+}
+
+int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
+			 char *why, cxlms_u32 why_len)
+{
+	const cxlms_u8 *base = store;
+	struct cxlms_tile_geom g;
+	struct cxlms_tile_layout l;
+	struct msg m;
+	cxlms_u32 t;
+
+	msg_init(&m, why, why_len);
+	cxlms_dirent_geom(d, &g);
+	if (cxlms_tile_layout(&g, &l))
+		return fail_d(&m, CXLMS_EINVALID, d, "invalid tile geometry");
+	if (!(d->flags & CXLMS_DIRENT_SEALED))
+		return fail_d(&m, CXLMS_EINVALID, d, "not sealed: tile CRCs not valid");
+	for (t = 0; t < d->n_tiles; t++) {
+		cxlms_u32 want, got;
+
+		memcpy(&want, base + d->crc_off + 4ull * t, sizeof(want));
+		got = cxlms_crc32c(0, base + d->tile_off + t * l.tile_bytes, l.tile_bytes);
+		if (got != want) {
+			fail_d(&m, CXLMS_ECHECKSUM, d, "tile ");
+			msg_u(&m, t);
+			msg_s(&m, " checksum mismatch");
+			return -CXLMS_ECHECKSUM;
+		}
+	}
+	return 0;
+}
