@@ -195,6 +195,15 @@ struct cxlms_import_opts {
  * previous @out_path is untouched.  Errors: -EINVAL malformed input (the
  * log names the tensor), -EOPNOTSUPP unsupported dtype, -EEXIST duplicate
  * tensor name, -ENAMETOOLONG name longer than CXLMS_NAME_MAX - 1.
+ *
+ * Also -EOPNOTSUPP for what the store cannot hold: rank above
+ * CXLMS_MAX_DIMS, a tensor with no elements, rows longer than a tile may be
+ * (2^24 elements); -EINVAL for a NaN/Inf element bound for an INT8 store;
+ * -ERANGE for values beyond the stored format (an INT8 scale above 65504,
+ * a finite value rounding to Inf in fp16/bf16).  The log names the tensor
+ * (and element index).  A scalar (rank 0) is stored as the 1-D tensor [1].
+ * Progress is reported as input bytes: (0, total) first, then at least
+ * every 1% or 64 MiB, and (total, total) before the store is committed.
  */
 int cxlms_import_safetensors(struct cxlms_ctx *ctx, const char *in_path,
 			     const char *out_path,
@@ -205,3 +214,4 @@ int cxlms_import_safetensors(struct cxlms_ctx *ctx, const char *in_path,
 #endif
 
 #endif /* LIBCXLMS_H */
+

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The cxlms command-line tool: one command table (cxlms.c), one file per
+ * subcommand, shared helpers (util.c).  Styled after ndctl's `cxl` tool.
+ */
+#ifndef CXLMS_CLI_H
+#define CXLMS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <libcxlms.h>
+
+/* Exit codes, documented in `cxlms --help` and cxlms(1). */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,		/* anything else */
+	EXIT_USAGE = 2,		/* bad command line */
+	EXIT_FOREIGN = 3,	/* -EMEDIUMTYPE: not a cxlms store */
+	EXIT_VERSION = 4,	/* -EPROTONOSUPPORT: unknown version/feature */
+	EXIT_TRUNCATED = 5,	/* -ENODATA */
+	EXIT_CHECKSUM = 6,	/* -EBADMSG */
+	EXIT_INVALID = 7,	/* -EUCLEAN */
+};
+
+/* The exit-code paragraph every --help ends with. */
+#define CLI_EXIT_HELP \
+	"Exit status:\n" \
+	"  0 success, 1 error, 2 usage error (bad option, number out of range),\n" \
+	"  3 not a cxlms store, 4 unsupported store version or feature,\n" \
+	"  5 truncated store, 6 checksum mismatch, 7 invalid store contents.\n"
+
+/**
+ * struct cli_cmd - one subcommand
+ * @name: what the user types
+ * @summary: one line for `cxlms --help`
+ * @help: full usage text for `cxlms CMD --help` (CLI_EXIT_HELP is appended)
+ * @fn: runs with argv[0] = name; returns an exit code
+ */
+struct cli_cmd {
+	const char *name;
+	const char *summary;
+	const char *help;
+	int (*fn)(int argc, char **argv, struct cxlms_ctx *ctx);
+};
+
+extern const struct cli_cmd cmd_import, cmd_info, cmd_fetch, cmd_verify,
+	cmd_stats;
+
+/* Name of the running subcommand, for "cxlms CMD: ..." messages. */
+extern const char *cli_cmd_name;
+
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print a usage error and the hint to --help; returns EXIT_USAGE. */
+int cli_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_print_help(const struct cli_cmd *cmd, FILE *f);
+
+/* -v count, from before and after the command name. */
+extern int cli_verbose;
+/* Route libcxlms log messages to stderr at the level cli_verbose asks for. */
+void cli_setup_log(struct cxlms_ctx *ctx);
+/*
+ * Report a getopt_long() failure (optstring must start with ':') as a
+ * usage error; returns EXIT_USAGE.
+ */
+int cli_getopt_err(int c, char **argv);
+
+/*
+ * Strict unsigned parse: decimal digits only, no sign, no trailing bytes,
+ * within [min, max].  On failure prints a usage error naming @opt.
+ */
+bool cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
+		   uint64_t *val);
+
+/* Map an -errno from cxlms_open()/verify to an exit code and a phrase. */
+int cli_store_exit_code(int err);
+const char *cli_store_strerror(int err);
+
+/* Open @path (full validation); on error print why and return an exit code. */
+int cli_open_store(struct cxlms_ctx *ctx, const char *path,
+		   struct cxlms_store **store);
+
+/* Write @s as a JSON string literal (escaped, valid UTF-8). */
+void cli_json_string(FILE *f, const char *s);
+
+/* "1.5 MiB" style, into @buf. */
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t len);
+
+double cli_now(void);
+
+#endif /* CXLMS_CLI_H */

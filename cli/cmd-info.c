@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+/* cxlms info: what a store holds. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *name_or(const char *name, const char *dflt)
+{
+	return name ? name : dflt;
+}
+
+/* Columns a name takes on a terminal: UTF-8 code points, not bytes. */
+static int text_width(const char *s)
+{
+	int w = 0;
+
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+static void shape_str(struct cxlms_tensor *t, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < cxlms_tensor_get_ndim(t) && pos < len; i++)
+		pos += snprintf(buf + pos, len - pos, "%s%" PRIu64, i ? "x" : "",
+				cxlms_tensor_get_dim(t, i));
+}
+
+static void print_json(struct cxlms_store *store)
+{
+	struct cxlms_tensor *t;
+	bool first = true;
+
+	printf("{\"path\":");
+	cli_json_string(stdout, cxlms_store_get_path(store));
+	printf(",\"backend\":");
+	cli_json_string(stdout, cxlms_store_get_backend(store));
+	printf(",\"size\":%" PRIu64 ",\"tensor_count\":%u,\"tensors\":[",
+	       cxlms_store_get_size(store), cxlms_store_get_tensor_count(store));
+	cxlms_tensor_foreach(store, t) {
+		unsigned int ndim = cxlms_tensor_get_ndim(t);
+
+		printf("%s\n{\"name\":", first ? "" : ",");
+		first = false;
+		cli_json_string(stdout, cxlms_tensor_get_name(t));
+		printf(",\"index\":%u,\"src_dtype\":", cxlms_tensor_get_index(t));
+		cli_json_string(stdout, name_or(cxlms_dtype_name(cxlms_tensor_get_src_dtype(t)),
+						"unknown"));
+		printf(",\"format\":");
+		cli_json_string(stdout, name_or(cxlms_format_name(cxlms_tensor_get_format(t)),
+						"unknown"));
+		printf(",\"shape\":[");
+		for (unsigned int i = 0; i < ndim; i++)
+			printf("%s%" PRIu64, i ? "," : "", cxlms_tensor_get_dim(t, i));
+		printf("],\"rows\":%" PRIu64 ",\"cols\":%" PRIu64 ",\"elems\":%" PRIu64
+		       ",\"group_size\":%u,\"planes\":%u,\"tile_rows\":%u,\"tiles\":%u"
+		       ",\"stored_bytes\":%" PRIu64 "}",
+		       cxlms_tensor_get_rows(t), cxlms_tensor_get_cols(t),
+		       cxlms_tensor_get_elems(t), cxlms_tensor_get_group_size(t),
+		       cxlms_tensor_get_planes(t), cxlms_tensor_get_tile_rows(t),
+		       cxlms_tensor_get_tile_count(t), cxlms_tensor_get_stored_bytes(t));
+	}
+	printf("]}\n");
+}
+
+static void print_table(struct cxlms_store *store)
+{
+	int name_w = 4, shape_w = 5, tiles_w = 5;
+	uint64_t total = 0, elems = 0;
+	struct cxlms_tensor *t;
+	char buf[64], hb[32];
+
+	/* Size the columns first: names run from "wte" to 60-byte paths. */
+	cxlms_tensor_foreach(store, t) {
+		int n = text_width(cxlms_tensor_get_name(t));
+
+		if (n > name_w)
+			name_w = n;
+		shape_str(t, buf, sizeof(buf));
+		if ((int)strlen(buf) > shape_w)
+			shape_w = (int)strlen(buf);
+		n = snprintf(buf, sizeof(buf), "%ux%u", cxlms_tensor_get_tile_count(t),
+			     cxlms_tensor_get_tile_rows(t));
+		if (n > tiles_w)
+			tiles_w = n;
+	}
+
+	printf("store:    %s\n", cxlms_store_get_path(store));
+	printf("backend:  %s\n", cxlms_store_get_backend(store));
+	printf("size:     %" PRIu64 " bytes (%s)\n", cxlms_store_get_size(store),
+	       cli_human_bytes(cxlms_store_get_size(store), hb, sizeof(hb)));
+	printf("tensors:  %u\n\n", cxlms_store_get_tensor_count(store));
+	printf("%-*s  %-4s  %-6s  %-*s  %5s  %-*s  %12s\n", name_w, "NAME", "SRC",
+	       "FORMAT", shape_w, "SHAPE", "GROUP", tiles_w, "TILES", "STORED");
+	cxlms_tensor_foreach(store, t) {
+		char shape[64], tiles[32], group[16];
+
+		shape_str(t, shape, sizeof(shape));
+		snprintf(tiles, sizeof(tiles), "%ux%u", cxlms_tensor_get_tile_count(t),
+			 cxlms_tensor_get_tile_rows(t));
+		if (cxlms_tensor_get_group_size(t))
+			snprintf(group, sizeof(group), "%u", cxlms_tensor_get_group_size(t));
+		else
+			snprintf(group, sizeof(group), "-");
+		printf("%s%*s  %-4s  %-6s  %-*s  %5s  %-*s  %12" PRIu64 "\n",
+		       cxlms_tensor_get_name(t),
+		       name_w - text_width(cxlms_tensor_get_name(t)), "",
+		       name_or(cxlms_dtype_name(cxlms_tensor_get_src_dtype(t)), "?"),
+		       name_or(cxlms_format_name(cxlms_tensor_get_format(t)), "?"),
+		       shape_w, shape, group, tiles_w, tiles,
+		       cxlms_tensor_get_stored_bytes(t));
+		total += cxlms_tensor_get_stored_bytes(t);
+		elems += cxlms_tensor_get_elems(t);
+	}
+	printf("\n%" PRIu64 " elements, %" PRIu64 " bytes in tiles (%s)\n", elems,
+	       total, cli_human_bytes(total, hb, sizeof(hb)));
+}
+
+static int info_main(int argc, char **argv, struct cxlms_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cxlms_store *store;
+	bool json = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":jv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'v':
+			cli_verbose++;
+			cli_setup_log(ctx);
+			break;
+		default:
+			return cli_getopt_err(c, argv);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_err(optind == argc ? "missing STORE" : "too many arguments");
+
+	rc = cli_open_store(ctx, argv[optind], &store);
+	if (rc)
+		return rc;
+	if (json)
+		print_json(store);
+	else
+		print_table(store);
+	cxlms_store_unref(store);
+	if (fflush(stdout) || ferror(stdout)) {
+		cli_err("write to stdout failed");
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+const struct cli_cmd cmd_info = {
+	.name = "info",
+	.summary = "show a store's tensors, formats, sizes and tiles",
+	.fn = info_main,
+	.help =
+	"usage: cxlms info [-v] [--json] STORE\n"
+	"\n"
+	"Open STORE (validating all metadata) and describe it: path, backend,\n"
+	"size, tensor count, then one row per tensor: name, source dtype, stored\n"
+	"format, shape, INT8 group size, tiles x rows per tile, stored bytes.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json     one JSON object with a \"tensors\" array, for scripts\n"
+	"  -v, --verbose  library messages at info level (-vv: debug)\n"
+	"  -h, --help     this help\n",
+};

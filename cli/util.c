@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Helpers shared by the cxlms subcommands. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "cli.h"
+
+const char *cli_cmd_name = "cxlms";
+int cli_verbose;
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	if (strcmp(cli_cmd_name, "cxlms"))
+		fprintf(stderr, "cxlms %s: ", cli_cmd_name);
+	else
+		fputs("cxlms: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+int cli_usage_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	if (strcmp(cli_cmd_name, "cxlms"))
+		fprintf(stderr, "Try 'cxlms %s --help'.\n", cli_cmd_name);
+	else
+		fputs("Try 'cxlms --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+void cli_print_help(const struct cli_cmd *cmd, FILE *f)
+{
+	fputs(cmd->help, f);
+	fputs("\n" CLI_EXIT_HELP, f);
+}
+
+static void log_to_stderr(struct cxlms_ctx *ctx, int priority, const char *file,
+			  int line, const char *fn, const char *format,
+			  va_list args)
+{
+	size_t n = strlen(format);
+
+	if (priority >= LOG_DEBUG)
+		fprintf(stderr, "cxlms %s: libcxlms: %s: ", cli_cmd_name, fn);
+	else
+		fprintf(stderr, "cxlms %s: libcxlms: ", cli_cmd_name);
+	vfprintf(stderr, format, args);
+	if (!n || format[n - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+void cli_setup_log(struct cxlms_ctx *ctx)
+{
+	cxlms_set_log_fn(ctx, log_to_stderr);
+	/* $CXLMS_LOG (read by cxlms_new) may ask for more; -v raises it. */
+	if (cli_verbose >= 2)
+		cxlms_set_log_priority(ctx, LOG_DEBUG);
+	else if (cli_verbose == 1 && cxlms_get_log_priority(ctx) < LOG_INFO)
+		cxlms_set_log_priority(ctx, LOG_INFO);
+	else if (cxlms_get_log_priority(ctx) < LOG_ERR)
+		cxlms_set_log_priority(ctx, LOG_ERR);
+}
+
+int cli_getopt_err(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':') {
+		if (optopt && arg[0] == '-' && arg[1] != '-')
+			return cli_usage_err("option '-%c' needs a value", optopt);
+		return cli_usage_err("option '%s' needs a value", arg);
+	}
+	if (optopt)
+		return cli_usage_err("unknown option '-%c'", optopt);
+	return cli_usage_err("unknown option '%s'", arg);
+}
+
+bool cli_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
+		   uint64_t *val)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!*p)
+		goto bad;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			goto bad;
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			goto bad;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v < min || v > max)
+		goto bad;
+	*val = v;
+	return true;
+bad:
+	cli_usage_err("%s: '%s' is not a number in %llu..%llu", opt, s,
+		      (unsigned long long)min, (unsigned long long)max);
+	return false;
+}
+
+int cli_store_exit_code(int err)
+{
+	switch (-err) {
+	case EMEDIUMTYPE:
+		return EXIT_FOREIGN;
+	case EPROTONOSUPPORT:
+		return EXIT_VERSION;
+	case ENODATA:
+		return EXIT_TRUNCATED;
+	case EBADMSG:
+		return EXIT_CHECKSUM;
+	case EUCLEAN:
+		return EXIT_INVALID;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
+const char *cli_store_strerror(int err)
+{
+	switch (-err) {
+	case EMEDIUMTYPE:
+		return "not a cxlms store";
+	case EPROTONOSUPPORT:
+		return "unsupported store version or feature";
+	case ENODATA:
+		return "truncated store (shorter than its superblock says)";
+	case EBADMSG:
+		return "checksum mismatch";
+	case EUCLEAN:
+		return "invalid store contents";
+	default:
+		return strerror(-err);
+	}
+}
+
+int cli_open_store(struct cxlms_ctx *ctx, const char *path,
+		   struct cxlms_store **store)
+{
+	int err = cxlms_open(ctx, path, 0, store);
+
+	if (err < 0) {
+		cli_err("%s: %s", path, cli_store_strerror(err));
+		return cli_store_exit_code(err);
+	}
+	return EXIT_OK;
+}
+
+/* Length of the valid UTF-8 sequence at @s, or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and > U+10FFFF are not valid UTF-8. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	fputc('"', f);
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (*p == '"' || *p == '\\') {
+			fprintf(f, "\\%c", *p);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+		} else if (*p == '\t') {
+			fputs("\\t", f);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p);
+		} else if (!n) {
+			/* Names are bytes; JSON must be UTF-8. */
+			fputs("\\ufffd", f);
+			n = 1;
+		} else {
+			fwrite(p, 1, n, f);
+		}
+		p += n ? n : 1;
+	}
+	fputc('"', f);
+}
+
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	unsigned int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+double cli_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

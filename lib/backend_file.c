@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The file backend: a store file mapped whole, validated by the codec
+ * before a single tensor object exists, fetched from with the codec.
+ *
+ * The mapping is MAP_SHARED so many processes serving one store share the
+ * page cache.  Stores are replaced by rename(), never rewritten in place,
+ * so a mapping stays consistent for as long as it lives.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "private.h"
+
+struct file_backend {
+	uint8_t *map;
+	size_t map_len;
+};
+
+/*
+ * Files too short to hold a superblock never reach the codec: if what is
+ * there matches the magic, the store was cut short (-ENODATA); anything
+ * else, an empty file included, is not a store at all.
+ */
+static int check_tiny(struct cxlms_store *s, int fd, uint64_t size)
+{
+	static const char magic[] = CXLMS_STORE_MAGIC;
+	uint8_t head[sizeof(magic) - 1];
+	size_t want = size < sizeof(head) ? (size_t)size : sizeof(head);
+	ssize_t n;
+
+	if (size == 0) {
+		cxlms_err(s->ctx, "%s: empty file, not a cxlms store", s->path);
+		return -CXLMS_EFOREIGN;
+	}
+	n = pread(fd, head, want, 0);
+	if (n < 0) {
+		cxlms_err(s->ctx, "%s: read: %s", s->path, strerror(errno));
+		return -errno;
+	}
+	if ((size_t)n == want && !memcmp(head, magic, want)) {
+		cxlms_err(s->ctx, "%s: truncated store: %llu bytes, smaller than a superblock",
+			  s->path, (unsigned long long)size);
+		return -CXLMS_ETRUNCATED;
+	}
+	cxlms_err(s->ctx, "%s: not a cxlms store (no superblock magic)", s->path);
+	return -CXLMS_EFOREIGN;
+}
+
+static void file_close(struct cxlms_store *s)
+{
+	struct file_backend *fb = s->backend;
+
+	if (!fb)
+		return;
+	if (fb->map)
+		munmap(fb->map, fb->map_len);
+	free(fb);
+	s->backend = NULL;
+}
+
+static int file_open(struct cxlms_store *s, int fd, const struct stat *st,
+		     unsigned int flags)
+{
+	const struct cxlms_sb *sb;
+	struct file_backend *fb;
+	char why[256];
+	uint64_t size = (uint64_t)st->st_size;
+	int prot = PROT_READ, rc;
+
+	if (size < sizeof(struct cxlms_sb))
+		return check_tiny(s, fd, size);
+	if (size > SIZE_MAX) {
+		cxlms_err(s->ctx, "%s: too large to map", s->path);
+		return -EFBIG;
+	}
+	fb = calloc(1, sizeof(*fb));
+	if (!fb)
+		return -ENOMEM;
+	s->backend = fb;
+	if (flags & CXLMS_OPEN_RDWR)
+		prot |= PROT_WRITE;
+	fb->map = mmap(NULL, (size_t)size, prot, MAP_SHARED, fd, 0);
+	if (fb->map == MAP_FAILED) {
+		rc = -errno;
+		fb->map = NULL;
+		cxlms_err(s->ctx, "%s: mmap: %s", s->path, strerror(-rc));
+		goto err;
+	}
+	fb->map_len = (size_t)size;
+
+	/* Both checks are bounded by the real file size, never by the sb. */
+	why[0] = '\0';
+	rc = cxlms_sb_check(fb->map, size, why, sizeof(why));
+	if (!rc)
+		rc = cxlms_dir_check(fb->map, size, why, sizeof(why));
+	if (rc) {
+		cxlms_err(s->ctx, "%s: %s", s->path, why[0] ? why : "invalid store");
+		goto err;
+	}
+	sb = (const struct cxlms_sb *)fb->map;
+	rc = cxlms_store_set_directory(s, sb, (const struct cxlms_dirent *)
+				       (fb->map + sb->dir_off), sb->dir_count);
+	if (rc)
+		goto err;
+	return 0;
+err:
+	file_close(s);
+	return rc;
+}
+
+static const uint8_t *tile_ptr(struct cxlms_store *s, struct cxlms_tensor *t,
+			       unsigned int tile)
+{
+	struct file_backend *fb = s->backend;
+
+	return fb->map + t->d.tile_off + (uint64_t)tile * t->layout.tile_bytes;
+}
+
+static int64_t file_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
+				unsigned int first, unsigned int count,
+				unsigned int bits, unsigned int out,
+				unsigned int recon, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+	uint64_t done = 0;
+	unsigned int i;
+
+	for (i = first; i < first + count; i++) {
+		cxlms_s64 n = cxlms_fetch_tile(tile_ptr(s, t, i), &t->geom,
+					       cxlms_dirent_tile_elems(&t->d, i),
+					       bits, out, recon, dst + done,
+					       len - done);
+		if (n < 0)
+			return n;
+		done += (uint64_t)n;
+	}
+	return (int64_t)done;
+}
+
+static int file_verify(struct cxlms_store *s)
+{
+	struct file_backend *fb = s->backend;
+	char why[256];
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < s->n_tensors; i++) {
+		why[0] = '\0';
+		rc = cxlms_tile_crc_check(fb->map, &s->tensors[i].d, why,
+					  sizeof(why));
+		if (rc) {
+			cxlms_err(s->ctx, "%s: %s", s->path,
+				  why[0] ? why : "tile checksum mismatch");
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int file_get_stats(struct cxlms_store *s, struct cxlms_tensor *t,
+			  struct cxlms_stats *st)
+{
+	cxlms_counters_read(t ? &t->stats : &s->stats, st);
+	return 0;
+}
+
+static int file_reset_stats(struct cxlms_store *s)
+{
+	unsigned int i;
+
+	cxlms_counters_reset(&s->stats);
+	for (i = 0; i < s->n_tensors; i++)
+		cxlms_counters_reset(&s->tensors[i].stats);
+	return 0;
+}
+
+const struct cxlms_backend_ops cxlms_file_backend = {
+	.name = "file",
+	.lib_counters = true,
+	.open = file_open,
+	.close = file_close,
+	.fetch_tiles = file_fetch_tiles,
+	.verify = file_verify,
+	.get_stats = file_get_stats,
+	.reset_stats = file_reset_stats,
+};

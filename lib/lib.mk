@@ -1,0 +1,40 @@
+# libcxlms: the public library (lib/libcxlms.h) with the shared codec
+# compiled in.  Static archive for in-tree users, shared object with a
+# version script (only the cxlms_* API is exported), pkg-config file.
+LIB_SRCS := lib/libcxlms.c lib/backend_file.c lib/quant.c lib/safetensors.c \
+	    lib/writer.c lib/import.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
+
+LIBCXLMS_A      := $(O)/lib/libcxlms.a
+LIBCXLMS_SO     := $(O)/lib/libcxlms.so.1
+LIBCXLMS_SO_LNK := $(O)/lib/libcxlms.so
+LIBCXLMS_PC     := $(O)/lib/libcxlms.pc
+# What a static link against $(LIBCXLMS_A) needs besides the archive.
+LIBCXLMS_LDLIBS := -lpthread -lm
+
+# Everything that ends up in the shared object must be PIC, the codec too.
+$(LIB_OBJS) $(CODEC_OBJS): CFLAGS += -fPIC
+
+ALL_TARGETS += $(LIBCXLMS_A) $(LIBCXLMS_SO) $(LIBCXLMS_SO_LNK) $(LIBCXLMS_PC)
+
+$(LIBCXLMS_A): $(LIB_OBJS) $(CODEC_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBCXLMS_SO): $(LIB_OBJS) $(CODEC_OBJS) lib/libcxlms.sym
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcxlms.so.1 \
+		-Wl,--version-script=lib/libcxlms.sym -Wl,--no-undefined \
+		-o $@ $(LIB_OBJS) $(CODEC_OBJS) $(LIBCXLMS_LDLIBS)
+
+$(LIBCXLMS_SO_LNK): $(LIBCXLMS_SO)
+	ln -sf libcxlms.so.1 $@
+
+$(LIBCXLMS_PC): lib/libcxlms.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	    -e 's|@LIBDIR@|$(PREFIX)/lib|g' \
+	    -e 's|@INCLUDEDIR@|$(PREFIX)/include|g' \
+	    -e 's|@VERSION@|$(or $(CXLMS_VERSION),0.1.0)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBCXLMS_LDLIBS)|g' $< > $@

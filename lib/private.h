@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libcxlms internals: the objects behind the opaque public handles, the
+ * logging macros and the backend seam.  Nothing here is exported.
+ */
+#ifndef LIBCXLMS_PRIVATE_H
+#define LIBCXLMS_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+#include <sys/stat.h>
+
+#include "libcxlms.h"
+#include "store_format.h"
+
+/* --- logging (after libcxl's dbg/info/err) -------------------------------- */
+
+void cxlms_log(struct cxlms_ctx *ctx, int priority, const char *file,
+	       int line, const char *fn, const char *format, ...)
+	__attribute__((format(printf, 6, 7)));
+
+#define cxlms_log_cond(ctx, prio, ...)					\
+	do {								\
+		if ((ctx) && cxlms_get_log_priority(ctx) >= (prio))	\
+			cxlms_log(ctx, prio, __FILE__, __LINE__,	\
+				  __func__, __VA_ARGS__);		\
+	} while (0)
+
+#define cxlms_dbg(ctx, ...)	cxlms_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#define cxlms_info(ctx, ...)	cxlms_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define cxlms_err(ctx, ...)	cxlms_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+
+/* --- counters ------------------------------------------------------------- */
+
+/* Same shape as struct cxlms_stats, updated with atomics by fetchers. */
+struct cxlms_counters {
+	uint64_t fetches;
+	uint64_t plane_bytes[CXLMS_MAX_PLANES];
+	uint64_t side_bytes;
+	uint64_t out_bytes;
+};
+
+void cxlms_counters_add(struct cxlms_counters *c, uint64_t tiles,
+			unsigned int bits, uint64_t plane_bytes,
+			uint64_t side_bytes, uint64_t out_bytes);
+void cxlms_counters_read(const struct cxlms_counters *c, struct cxlms_stats *st);
+void cxlms_counters_reset(struct cxlms_counters *c);
+
+/* --- objects -------------------------------------------------------------- */
+
+struct cxlms_tensor {
+	struct cxlms_store *store;
+	unsigned int index;
+	/* Validated copy: later changes to the backing bytes cannot move bounds. */
+	struct cxlms_dirent d;
+	struct cxlms_tile_geom geom;
+	struct cxlms_tile_layout layout;
+	struct cxlms_counters stats;
+};
+
+struct cxlms_store;
+
+/*
+ * struct cxlms_backend_ops - what a backend provides behind the public calls
+ * @name: "file" or "kernel"
+ * @lib_counters: the library counts fetches in struct cxlms_store/tensor
+ *	(file backend: this process); false when the backend keeps its own
+ * @open: map/attach the store open on @fd and fill the tensors through
+ *	cxlms_store_set_directory(); -errno (reason logged)
+ * @close: undo @open
+ * @fetch_tiles: tiles [first, first + count) of @t into @buf; arguments are
+ *	validated and @len covers every tile; returns bytes written
+ * @verify: full integrity check (tile CRCs)
+ * @get_stats, @reset_stats: counters (@t NULL: the whole store)
+ */
+struct cxlms_backend_ops {
+	const char *name;
+	bool lib_counters;
+	int (*open)(struct cxlms_store *s, int fd, const struct stat *st,
+		    unsigned int flags);
+	void (*close)(struct cxlms_store *s);
+	int64_t (*fetch_tiles)(struct cxlms_store *s, struct cxlms_tensor *t,
+			       unsigned int first, unsigned int count,
+			       unsigned int bits, unsigned int out,
+			       unsigned int recon, void *buf, size_t len);
+	int (*verify)(struct cxlms_store *s);
+	int (*get_stats)(struct cxlms_store *s, struct cxlms_tensor *t,
+			 struct cxlms_stats *st);
+	int (*reset_stats)(struct cxlms_store *s);
+};
+
+extern const struct cxlms_backend_ops cxlms_file_backend;
+
+struct cxlms_store {
+	int refcount;
+	struct cxlms_ctx *ctx;
+	char *path;
+	int fd;
+	unsigned int flags;
+	const struct cxlms_backend_ops *ops;
+	void *backend;			/* backend private state */
+	struct cxlms_sb sb;		/* validated copy */
+	struct cxlms_tensor *tensors;
+	unsigned int n_tensors;
+	/* open-addressing name index: slot holds tensor index + 1, 0 = free */
+	uint32_t *name_slots;
+	uint32_t name_mask;
+	struct cxlms_counters stats;
+};
+
+/*
+ * Build the tensor objects from a validated directory (copied), with their
+ * geometry and the name index.  Backends call this from ->open.
+ */
+int cxlms_store_set_directory(struct cxlms_store *s, const struct cxlms_sb *sb,
+			      const struct cxlms_dirent *dir, unsigned int n);
+
+#endif /* LIBCXLMS_PRIVATE_H */

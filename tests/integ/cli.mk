@@ -1,0 +1,4 @@
+# End-to-end test of the cxlms CLI against the independent Python reference.
+INTEG_TESTS += tests/integ/cli-e2e.sh
+# The demo pipeline and the issue's accuracy bar (seed 3, full-size model).
+INTEG_TESTS += tests/integ/cli-demo.sh

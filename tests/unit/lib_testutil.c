@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "lib_testutil.h"
+
+static void tu_log_fn(struct cxlms_ctx *ctx, int priority, const char *file,
+		      int line, const char *fn, const char *format, va_list args)
+{
+	struct logcap *lc = cxlms_get_userdata(ctx);
+	int n;
+
+	if (!lc)
+		return;
+	lc->count++;
+	if (lc->len >= sizeof(lc->buf) - 2)
+		return;
+	n = vsnprintf(lc->buf + lc->len, sizeof(lc->buf) - 1 - lc->len, format, args);
+	if (n < 0)
+		return;
+	lc->len += (size_t)n;
+	if (lc->len > sizeof(lc->buf) - 2)
+		lc->len = sizeof(lc->buf) - 2;
+	lc->buf[lc->len++] = '\n';
+	lc->buf[lc->len] = '\0';
+}
+
+struct cxlms_ctx *tu_ctx(struct logcap *lc)
+{
+	struct cxlms_ctx *ctx = NULL;
+
+	if (cxlms_new(&ctx))
+		return NULL;
+	tu_log_clear(lc);
+	cxlms_set_userdata(ctx, lc);
+	cxlms_set_log_fn(ctx, tu_log_fn);
+	if (cxlms_get_log_priority(ctx) < LOG_ERR)
+		cxlms_set_log_priority(ctx, LOG_ERR);
+	return ctx;
+}
+
+void tu_log_clear(struct logcap *lc)
+{
+	lc->len = 0;
+	lc->count = 0;
+	lc->buf[0] = '\0';
+}
+
+bool tu_log_has(const struct logcap *lc, const char *needle)
+{
+	return strstr(lc->buf, needle) != NULL;
+}
+
+char *tu_mkdtemp(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *p;
+
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(&p, "%s/cxlms-test-XXXXXX", base) < 0)
+		return NULL;
+	if (!mkdtemp(p)) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void tu_rmtree(const char *dir)
+{
+	if (dir)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_path(const char *dir, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+int tu_write_file(const char *path, const void *buf, size_t len)
+{
+	const char *b = buf;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	while (len) {
+		ssize_t n = write(fd, b, len);
+
+		if (n < 0) {
+			close(fd);
+			return -errno;
+		}
+		b += n;
+		len -= (size_t)n;
+	}
+	return close(fd) ? -errno : 0;
+}
+
+void *tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long sz;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+		goto out;
+	buf = malloc(sz ? (size_t)sz : 1);
+	if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+		free(buf);
+		buf = NULL;
+	}
+	*len = (size_t)sz;
+out:
+	fclose(f);
+	return buf;
+}
+
+int tu_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Append to a growing string. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void sb_addf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			abort();
+		if (b->s && (size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = (b->cap + (size_t)n + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		if (!b->s)
+			abort();
+	}
+}
+
+void *tu_st_raw(const char *header, uint64_t hlen_field, const void *data,
+		size_t dlen, size_t *len)
+{
+	size_t hl = strlen(header);
+	uint8_t *buf = malloc(8 + hl + dlen + 1);
+
+	if (!buf)
+		return NULL;
+	memcpy(buf, &hlen_field, 8);
+	memcpy(buf + 8, header, hl);
+	if (dlen)
+		memcpy(buf + 8 + hl, data, dlen);
+	*len = 8 + hl + dlen;
+	return buf;
+}
+
+void *tu_st_build(const struct tu_st_tensor *t, size_t n, size_t *len)
+{
+	struct sbuf h = { 0 };
+	size_t i, off = 0, dlen = 0;
+	unsigned int k;
+	uint8_t *img, *p;
+
+	sb_addf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+	for (i = 0; i < n; i++) {
+		sb_addf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t[i].name, t[i].dtype);
+		for (k = 0; k < t[i].ndim; k++)
+			sb_addf(&h, "%s%llu", k ? "," : "", (unsigned long long)t[i].shape[k]);
+		sb_addf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + t[i].len);
+		off += t[i].len;
+	}
+	sb_addf(&h, "}");
+	while (h.len % 8)
+		sb_addf(&h, " ");
+	dlen = off;
+	img = malloc(8 + h.len + dlen + 1);
+	if (!img)
+		abort();
+	{
+		uint64_t hl = h.len;
+
+		memcpy(img, &hl, 8);
+	}
+	memcpy(img + 8, h.s, h.len);
+	p = img + 8 + h.len;
+	for (i = 0; i < n; i++) {
+		if (t[i].len)
+			memcpy(p, t[i].data, t[i].len);
+		p += t[i].len;
+	}
+	*len = 8 + h.len + dlen;
+	free(h.s);
+	return img;
+}
+
+int tu_st_write(const char *path, const struct tu_st_tensor *t, size_t n)
+{
+	size_t len;
+	void *img = tu_st_build(t, n, &len);
+	int rc = tu_write_file(path, img, len);
+
+	free(img);
+	return rc;
+}
+
+uint64_t tu_rng(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1Dull;
+}
+
+double tu_uniform(uint64_t *s)
+{
+	return ((double)(tu_rng(s) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+double tu_heavy(uint64_t *s)
+{
+	/* Gaussian over a random scale: a scale mixture with heavy tails. */
+	double g = sqrt(-2.0 * log(tu_uniform(s))) * cos(6.283185307179586 * tu_uniform(s));
+	double scale = exp(1.5 * (tu_uniform(s) - 0.5) * 2.0);
+
+	return g * scale * scale;
+}
