@@ -32,8 +32,21 @@ static void shape_str(struct cxlms_tensor *t, char *buf, size_t len)
 				cxlms_tensor_get_dim(t, i));
 }
 
+/* Canonical 8-4-4-4-12 text form of the store uuid. */
+static void format_uuid(struct cxlms_store *store, char out[37])
+{
+	uint8_t u[16] = { 0 };
+	int pos = 0;
+
+	cxlms_store_get_uuid(store, u);
+	for (int i = 0; i < 16; i++)
+		pos += sprintf(out + pos, "%s%02x",
+			       (i == 4 || i == 6 || i == 8 || i == 10) ? "-" : "", u[i]);
+}
+
 static void print_json(struct cxlms_store *store)
 {
+	char uuid[37];
 	struct cxlms_tensor *t;
 	bool first = true;
 
@@ -41,6 +54,8 @@ static void print_json(struct cxlms_store *store)
 	cli_json_string(stdout, cxlms_store_get_path(store));
 	printf(",\"backend\":");
 	cli_json_string(stdout, cxlms_store_get_backend(store));
+	format_uuid(store, uuid);
+	printf(",\"uuid\":\"%s\"", uuid);
 	printf(",\"size\":%" PRIu64 ",\"tensor_count\":%u,\"tensors\":[",
 	       cxlms_store_get_size(store), cxlms_store_get_tensor_count(store));
 	cxlms_tensor_foreach(store, t) {
@@ -74,7 +89,7 @@ static void print_table(struct cxlms_store *store)
 	int name_w = 4, shape_w = 5, tiles_w = 5;
 	uint64_t total = 0, elems = 0;
 	struct cxlms_tensor *t;
-	char buf[64], hb[32];
+	char buf[64], hb[32], uuid[37];
 
 	/* Size the columns first: names run from "wte" to 60-byte paths. */
 	cxlms_tensor_foreach(store, t) {
@@ -93,6 +108,8 @@ static void print_table(struct cxlms_store *store)
 
 	printf("store:    %s\n", cxlms_store_get_path(store));
 	printf("backend:  %s\n", cxlms_store_get_backend(store));
+	format_uuid(store, uuid);
+	printf("uuid:     %s\n", uuid);
 	printf("size:     %" PRIu64 " bytes (%s)\n", cxlms_store_get_size(store),
 	       cli_human_bytes(cxlms_store_get_size(store), hb, sizeof(hb)));
 	printf("tensors:  %u\n\n", cxlms_store_get_tensor_count(store));

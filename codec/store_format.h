@@ -24,6 +24,9 @@
 #define CXLMS_SB_BYTES		4096
 #define CXLMS_DATA_ALIGN	4096		/* tensors start on a page */
 
+/* Policy area a new store reserves, zeroed (= no precision maps yet). */
+#define CXLMS_POLICY_DEFAULT_BYTES	(256u << 10)
+
 /* feature_compat: an older reader may ignore these */
 #define CXLMS_FEAT_COMPAT_POLICY	(1ull << 0)	/* policy area present */
 /* feature_incompat: a reader that does not know a bit must refuse the store */

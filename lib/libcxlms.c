@@ -436,6 +436,14 @@ uint64_t cxlms_store_get_size(struct cxlms_store *store)
 	return store ? store->sb.store_bytes : 0;
 }
 
+int cxlms_store_get_uuid(struct cxlms_store *store, uint8_t uuid[16])
+{
+	if (!store || !uuid)
+		return -EINVAL;
+	memcpy(uuid, store->sb.uuid, sizeof(store->sb.uuid));
+	return 0;
+}
+
 int cxlms_store_verify(struct cxlms_store *store)
 {
 	if (!store)

@@ -70,6 +70,8 @@ const char *cxlms_store_get_path(struct cxlms_store *store);
 const char *cxlms_store_get_backend(struct cxlms_store *store);
 unsigned int cxlms_store_get_tensor_count(struct cxlms_store *store);
 uint64_t cxlms_store_get_size(struct cxlms_store *store);
+/* The store's identity (new on every import or format): 16 bytes. */
+int cxlms_store_get_uuid(struct cxlms_store *store, uint8_t uuid[16]);
 /* Recompute every tile CRC; 0 or -EBADMSG (reason logged). */
 int cxlms_store_verify(struct cxlms_store *store);
 

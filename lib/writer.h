@@ -19,10 +19,6 @@
 #include "libcxlms.h"
 #include "store_format.h"
 
-#ifndef CXLMS_POLICY_DEFAULT_BYTES
-/* Policy area every new store reserves, zeroed (= no precision maps). */
-#define CXLMS_POLICY_DEFAULT_BYTES	(256u << 10)
-#endif
 
 /**
  * struct cxlms_tensor_spec - one tensor of a store to be written
