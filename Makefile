@@ -32,8 +32,9 @@ include codec/codec.mk
 include lib/lib.mk
 include cli/cli.mk
 include tests/tests.mk
+include driver/driver.mk
 
-.PHONY: all deps check check-unit check-san check-integ demo clean
+.PHONY: all deps check check-unit check-san check-integ check-qemu demo clean
 all: $(ALL_TARGETS)
 
 # Install the Debian packages the build and tests need (no-op when present).
@@ -49,6 +50,7 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-san
 	$(MAKE) check-integ
+	$(MAKE) check-qemu
 	@echo "make check: all test suites passed"
 
 check-unit: $(UNIT_TESTS) $(ALL_TARGETS)
@@ -60,6 +62,13 @@ check-san:
 
 check-integ: $(ALL_TARGETS)
 	@tests/run-integ.sh $(INTEG_TESTS)
+
+# The kernel module and its guest tests under QEMU (driver/driver.mk).  Exit 77
+# (QEMU cannot run here at all) is reported loudly and counted as a skip.
+check-qemu: $(PAYLOAD)
+	@driver/qemu-check.sh $(PAYLOAD) $(O)/qemu; rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "check-qemu: SKIPPED: QEMU unavailable" >&2; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 demo: deps
 	$(MAKE) all

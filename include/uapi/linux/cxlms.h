@@ -92,4 +92,454 @@
 /* Tensors have at most this many dimensions. */
 #define CXLMS_MAX_DIMS		8
 
+#include <linux/ioctl.h>
+
+/**
+ * DOC: ioctl interface of /dev/cxlmsN
+ *
+ * Every command takes a pointer to a struct that starts with
+ * &struct cxlms_ioc_hdr: @size is sizeof() of the struct as the caller knows
+ * it, @flags the command's flags.  The kernel:
+ *
+ * - accepts a @size smaller than its own struct down to the first revision's
+ *   size (the missing tail reads as zero) and a larger one if the bytes past
+ *   what it knows are zero (else -E2BIG); below the first revision -EINVAL;
+ *   larger than 4096 -E2BIG;
+ * - rejects unknown flags with -EOPNOTSUPP and non-zero reserved or padding
+ *   fields with -EINVAL;
+ * - answers -ENOTTY for a command number it does not implement (also the
+ *   reserved ones below), -ENXIO when no store is attached, -EPERM for a
+ *   command that needs CAP_SYS_ADMIN;
+ * - copies the struct back (at most @size bytes) on success; ATTACH and
+ *   VERIFY also copy it back when the command itself (not the validation
+ *   of its struct) fails, so @why explains the refusal.
+ *
+ * The size is carried in the struct, not in the command number: every
+ * command is _IOWR(CXLMS_IOC_TYPE, nr, struct cxlms_ioc_hdr), so a struct
+ * can grow without changing its command.  Pointers travel as __aligned_u64
+ * (cast through uintptr_t), which keeps the layout identical for 32-bit
+ * callers (compat_ioctl needs no translation).
+ */
+
+/* Type byte of the cxlms ioctls (free in ioctl-number.rst of Linux 6.1). */
+#define CXLMS_IOC_TYPE		0xC5
+/* Bumped when commands or fields are added; userspace reads it by QUERY. */
+#define CXLMS_ABI_REVISION	1
+
+/* Command numbers: only ever grow, never reused. */
+#define CXLMS_CMD_QUERY		0x00
+#define CXLMS_CMD_ATTACH	0x01
+#define CXLMS_CMD_DETACH	0x02
+#define CXLMS_CMD_TENSOR_LIST	0x03
+#define CXLMS_CMD_TENSOR_CREATE	0x04
+#define CXLMS_CMD_TILE_WRITE	0x05
+#define CXLMS_CMD_TENSOR_SEAL	0x06
+#define CXLMS_CMD_FETCH		0x07
+#define CXLMS_CMD_STATS		0x08
+#define CXLMS_CMD_VERIFY	0x09
+/* Reserved for cxlmsd (precision map with a generation): -ENOTTY for now. */
+#define CXLMS_CMD_SET_MAP	0x0a
+/* Reserved for a per-fd active context: -ENOTTY for now. */
+#define CXLMS_CMD_SET_CONTEXT	0x0b
+
+/**
+ * struct cxlms_ioc_hdr - first 8 bytes of every cxlms ioctl struct
+ * @size: sizeof() of the whole struct as the caller built it
+ * @flags: command flags; unknown bits are refused with -EOPNOTSUPP
+ */
+struct cxlms_ioc_hdr {
+	__u32 size;
+	__u32 flags;
+};
+
+#define CXLMS_IOC(nr)		_IOWR(CXLMS_IOC_TYPE, nr, struct cxlms_ioc_hdr)
+
+/* Tensor index meaning "the whole device" (STATS) or "every tensor" (VERIFY). */
+#define CXLMS_TENSOR_ALL	0xffffffffu
+
+/* Length of the NUL-terminated reason ATTACH and VERIFY give on failure. */
+#define CXLMS_WHY_LEN		128
+
+/* cxlms_ioc_query.caps */
+#define CXLMS_CAP_RAM		(1ull << 0)	/* ATTACH to kernel RAM */
+#define CXLMS_CAP_CXL		(1ull << 1)	/* ATTACH to a CXL window range */
+#define CXLMS_CAP_LINK_MODEL	(1ull << 2)	/* debugfs link_* knobs delay fetches */
+#define CXLMS_CAP_STATS_RESET	(1ull << 3)	/* CXLMS_STATS_RESET */
+
+/* cxlms_ioc_query.backing */
+#define CXLMS_BACKING_NONE	0	/* no store attached */
+#define CXLMS_BACKING_CXL	1	/* a host physical range in a CXL window */
+#define CXLMS_BACKING_RAM	2	/* vmalloc'ed kernel memory, lost on DETACH */
+
+/* cxlms_ioc_query.state */
+#define CXLMS_STATE_ATTACHED	(1u << 0)	/* a store is attached */
+#define CXLMS_STATE_READONLY	(1u << 1)	/* store has unknown ro_compat features */
+
+/* Length of the per-format masks in struct cxlms_ioc_query. */
+#define CXLMS_QUERY_FMTS	8
+
+/**
+ * struct cxlms_ioc_query - CXLMS_IOC_QUERY: what the module supports and
+ * what is attached.  Works with or without a store; every field is output.
+ * @size: sizeof(struct cxlms_ioc_query)
+ * @flags: must be 0
+ * @abi_revision: CXLMS_ABI_REVISION of the module
+ * @state: CXLMS_STATE_* bits
+ * @caps: CXLMS_CAP_* bits
+ * @commands: bit n set if command number n (CXLMS_CMD_*) is implemented
+ * @formats: bit f set if stored format f (CXLMS_FMT_*) is supported
+ * @outputs: bit o set if output format o (CXLMS_OUT_*) is supported
+ * @recons: bit r set if reconstruction mode r (CXLMS_RECON_*) is supported
+ * @tile_max_elems: largest tile (tile_rows * cols) a tensor may have
+ * @plane_bits: [fmt] bit k set if k planes of format fmt can be fetched
+ *	with CXLMS_OUT_PLANES or CXLMS_OUT_PACKED
+ * @value_bits: [fmt] bit k set if k planes of format fmt can be fetched
+ *	with CXLMS_OUT_INT, CXLMS_OUT_F32 or CXLMS_OUT_BF16 (float formats
+ *	need the sign and the whole exponent)
+ * @name_max: CXLMS_NAME_MAX (terminating NUL included)
+ * @dims_max: CXLMS_MAX_DIMS
+ * @planes_max: CXLMS_MAX_PLANES
+ * @dir_capacity_max: largest directory ATTACH accepts or formats
+ * @ram_max_bytes: largest CXLMS_ATTACH_RAM store
+ * @fetch_tile_max_bytes: largest output block of one tile FETCH can
+ *	assemble (its kernel bounce buffer)
+ * @backing: CXLMS_BACKING_* of the attached store
+ * @tensor_count: tensors in the directory
+ * @backing_start: host physical start of a CXL backing (0 otherwise)
+ * @backing_bytes: bytes of the backing range or RAM
+ * @store_bytes: superblock store_bytes
+ * @generation: superblock generation (bumped by CREATE and SEAL)
+ * @uuid: superblock uuid
+ * @dir_capacity: directory entries the store has room for
+ * @default_group: INT8 group size TENSOR_CREATE uses when given 0
+ * @data_bytes: bytes of the tile area
+ * @data_used: bytes of the tile area in use
+ *
+ * The store fields are zero when @state has no CXLMS_STATE_ATTACHED.
+ */
+struct cxlms_ioc_query {
+	__u32 size;
+	__u32 flags;
+	__u32 abi_revision;
+	__u32 state;
+	__aligned_u64 caps;
+	__aligned_u64 commands;
+	__u32 formats;
+	__u32 outputs;
+	__u32 recons;
+	__u32 tile_max_elems;
+	__u32 plane_bits[CXLMS_QUERY_FMTS];
+	__u32 value_bits[CXLMS_QUERY_FMTS];
+	__u32 name_max;
+	__u32 dims_max;
+	__u32 planes_max;
+	__u32 dir_capacity_max;
+	__aligned_u64 ram_max_bytes;
+	__aligned_u64 fetch_tile_max_bytes;
+	__u32 backing;
+	__u32 tensor_count;
+	__aligned_u64 backing_start;
+	__aligned_u64 backing_bytes;
+	__aligned_u64 store_bytes;
+	__aligned_u64 generation;
+	__u8 uuid[16];
+	__u32 dir_capacity;
+	__u32 default_group;
+	__aligned_u64 data_bytes;
+	__aligned_u64 data_used;
+};
+
+/* cxlms_ioc_attach.flags */
+#define CXLMS_ATTACH_RAM	(1u << 0)	/* back the store with kernel RAM */
+#define CXLMS_ATTACH_FORMAT	(1u << 1)	/* write a fresh, empty store */
+
+/**
+ * struct cxlms_ioc_attach - CXLMS_IOC_ATTACH: put a store behind the device.
+ * Needs CAP_SYS_ADMIN.
+ * @size: sizeof(struct cxlms_ioc_attach)
+ * @flags: CXLMS_ATTACH_*.  Without CXLMS_ATTACH_RAM the range
+ *	[@start, @start + @bytes) must lie inside a CXL fixed memory window
+ *	(a committed region's range, see docs/uapi.md) and nobody may own it
+ *	(-EBUSY otherwise).  Without CXLMS_ATTACH_FORMAT the store already in
+ *	that memory is validated and attached; a refused store fails with the
+ *	store format's distinct errors (-EMEDIUMTYPE not a store,
+ *	-EPROTONOSUPPORT unknown version, -ENODATA truncated, -EBADMSG
+ *	checksum, -EUCLEAN impossible contents) and @why.  RAM needs FORMAT.
+ * @start: host physical start, page aligned (CXL); must be 0 with RAM
+ * @bytes: length, page aligned, at least 1 MiB; at most @ram_max_bytes of
+ *	QUERY with RAM (-ENOMEM beyond)
+ * @dir_capacity: FORMAT only: directory entries (0: 1024); must be 0
+ *	without FORMAT
+ * @default_group: FORMAT only: INT8 group size recorded in the superblock
+ *	and used by TENSOR_CREATE when it passes 0 (0: 128); must be 0
+ *	without FORMAT
+ * @why: output: NUL-terminated reason when the store was refused
+ *
+ * -EBUSY if a store is attached already.
+ */
+struct cxlms_ioc_attach {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 start;
+	__aligned_u64 bytes;
+	__u32 dir_capacity;
+	__u32 default_group;
+	char why[CXLMS_WHY_LEN];
+};
+
+/**
+ * struct cxlms_ioc_detach - CXLMS_IOC_DETACH: release the store.  Waits
+ * for running commands.  A RAM store is freed; a CXL store stays in the
+ * region (written back from the CPU caches).  Needs CAP_SYS_ADMIN.
+ * @size: sizeof(struct cxlms_ioc_detach)
+ * @flags: must be 0
+ */
+struct cxlms_ioc_detach {
+	__u32 size;
+	__u32 flags;
+};
+
+/* cxlms_ioc_tensor_info.flags */
+#define CXLMS_TENSOR_SEALED	(1u << 0)	/* every tile written, CRCs set, fetchable */
+
+/**
+ * struct cxlms_ioc_tensor_info - one tensor, as TENSOR_LIST returns it
+ * @name: NUL-terminated, NUL-padded
+ * @index: directory index; the handle every other command takes
+ * @fmt: CXLMS_FMT_*
+ * @src_dtype: CXLMS_DTYPE_*
+ * @ndim: dimensions in @shape
+ * @shape: true shape; entries past @ndim are 0
+ * @rows: leading dimensions folded (1 for a 1-D tensor)
+ * @cols: last dimension
+ * @group_size: INT8 scale group (0 for 16-bit formats)
+ * @tile_rows: rows of a full tile (the last tile may have fewer)
+ * @n_tiles: ceil(@rows / @tile_rows)
+ * @planes: planes of @fmt (8 or 16)
+ * @flags: CXLMS_TENSOR_*
+ * @tile_elems: elements of a full tile
+ * @tile_bytes: bytes one tile occupies in the store
+ */
+struct cxlms_ioc_tensor_info {
+	char name[CXLMS_NAME_MAX];
+	__u32 index;
+	__u32 fmt;
+	__u32 src_dtype;
+	__u32 ndim;
+	__aligned_u64 shape[CXLMS_MAX_DIMS];
+	__aligned_u64 rows;
+	__aligned_u64 cols;
+	__u32 group_size;
+	__u32 tile_rows;
+	__u32 n_tiles;
+	__u32 planes;
+	__u32 flags;
+	__u32 tile_elems;
+	__aligned_u64 tile_bytes;
+};
+
+/**
+ * struct cxlms_ioc_tensor_list - CXLMS_IOC_TENSOR_LIST: read the directory,
+ * two calls: first with @count 0 to learn @total, then with room.
+ * @size: sizeof(struct cxlms_ioc_tensor_list)
+ * @flags: must be 0
+ * @first: index of the first tensor to return; at most @total
+ * @count: in: entries @entries has room for; out: entries written
+ *	(min(room, total - first))
+ * @total: output: tensors in the directory
+ * @entry_size: sizeof(struct cxlms_ioc_tensor_info) of the caller, a
+ *	multiple of 8 and at least the first revision's; a larger entry's
+ *	tail is zero-filled.  May be 0 when @count is 0.
+ * @entries: user pointer to @count entries of @entry_size bytes
+ * @generation: output: store generation the listing was taken at
+ */
+struct cxlms_ioc_tensor_list {
+	__u32 size;
+	__u32 flags;
+	__u32 first;
+	__u32 count;
+	__u32 total;
+	__u32 entry_size;
+	__aligned_u64 entries;
+	__aligned_u64 generation;
+};
+
+/**
+ * struct cxlms_ioc_tensor_create - CXLMS_IOC_TENSOR_CREATE: add an empty,
+ * unsealed tensor: a directory entry, its tile CRC array and its tiles
+ * (allocated after the last tensor).  Needs CAP_SYS_ADMIN.
+ * @size: sizeof(struct cxlms_ioc_tensor_create)
+ * @flags: must be 0
+ * @name: non-empty, NUL-terminated, NUL-padded; unique (-EEXIST)
+ * @fmt: CXLMS_FMT_* (-EOPNOTSUPP if unknown)
+ * @src_dtype: CXLMS_DTYPE_*
+ * @ndim: 1..CXLMS_MAX_DIMS
+ * @group_size: INT8: elements per scale group along a row (0: the
+ *	store's default); 16-bit formats: 0
+ * @shape: @ndim non-zero dimensions, then zeros
+ * @tile_rows: rows per tile, 1..rows (0: plane runs of about 64 KiB)
+ * @index: output: the new tensor's index
+ * @n_tiles: output: tiles of the tensor
+ * @tile_elems: output: elements of a full tile
+ * @tile_bytes: output: bytes one tile occupies in the store
+ *
+ * -ENOSPC when the directory, the CRC area or the tile area is full;
+ * -EROFS on a read-only store.
+ */
+struct cxlms_ioc_tensor_create {
+	__u32 size;
+	__u32 flags;
+	char name[CXLMS_NAME_MAX];
+	__u32 fmt;
+	__u32 src_dtype;
+	__u32 ndim;
+	__u32 group_size;
+	__aligned_u64 shape[CXLMS_MAX_DIMS];
+	__u32 tile_rows;
+	__u32 index;
+	__u32 n_tiles;
+	__u32 tile_elems;
+	__aligned_u64 tile_bytes;
+};
+
+/**
+ * struct cxlms_ioc_tile_write - CXLMS_IOC_TILE_WRITE: write one tile of an
+ * unsealed tensor in natural element order; the module places the planes
+ * and computes the centroid tables.  Needs CAP_SYS_ADMIN.
+ * @size: sizeof(struct cxlms_ioc_tile_write)
+ * @flags: must be 0
+ * @tensor: tensor index (-ENOENT if none; -EBUSY if sealed)
+ * @tile: tile index, below n_tiles
+ * @data: user pointer to the tile's elements, row-major: int8 codes for
+ *	CXLMS_FMT_INT8, 16-bit patterns for BF16/FP16
+ * @data_len: bytes at @data: elements of the tile times 1 or 2
+ * @scales: INT8: user pointer to the tile's fp16 group scales, row-major
+ *	(rows of the tile * groups per row); must be 0 otherwise
+ * @scales_len: bytes at @scales; must be 0 for 16-bit formats.  A scale
+ *	that is Inf or NaN is refused (-EINVAL).
+ */
+struct cxlms_ioc_tile_write {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 tile;
+	__aligned_u64 data;
+	__aligned_u64 data_len;
+	__aligned_u64 scales;
+	__aligned_u64 scales_len;
+};
+
+/**
+ * struct cxlms_ioc_tensor_seal - CXLMS_IOC_TENSOR_SEAL: compute the tile
+ * CRCs and mark the tensor sealed (immutable, fetchable).  Every tile must
+ * have been written since the store was attached (-ENODATA otherwise).
+ * Needs CAP_SYS_ADMIN.
+ * @size: sizeof(struct cxlms_ioc_tensor_seal)
+ * @flags: must be 0
+ * @tensor: tensor index (-ENOENT if none; -EBUSY if sealed already)
+ * @pad: zero
+ */
+struct cxlms_ioc_tensor_seal {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 pad;
+};
+
+/**
+ * struct cxlms_ioc_fetch - CXLMS_IOC_FETCH: read tiles of a sealed tensor
+ * at a precision.  Same bytes as libcxlms' cxlms_fetch_tiles(): one block
+ * per tile (cxlms_fetch_tile's layout), back to back.
+ * @size: sizeof(struct cxlms_ioc_fetch)
+ * @flags: must be 0
+ * @tensor: tensor index (-ENOENT if none; -EBUSY if not sealed)
+ * @tile_first: first tile
+ * @tile_count: tiles, at least 1; the range must lie inside the tensor
+ *	(-EINVAL)
+ * @bits: planes to read, 1..planes; CXLMS_BITS_POLICY is -EOPNOTSUPP
+ *	until cxlmsd maps exist; precisions the (format, output) pair cannot
+ *	serve are -EOPNOTSUPP (see QUERY plane_bits/value_bits)
+ * @out: CXLMS_OUT_* (-EINVAL if unknown)
+ * @recon: CXLMS_RECON_* (-EINVAL if unknown, -EOPNOTSUPP if not for @fmt)
+ * @buf: user pointer to the output buffer
+ * @buf_len: bytes at @buf; -ENOSPC (nothing written) if too small
+ * @bytes_written: output: bytes written to @buf
+ * @bytes_read: output: bytes read from the store (planes, scales, levels)
+ */
+struct cxlms_ioc_fetch {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 tile_first;
+	__u32 tile_count;
+	__u32 bits;
+	__u32 out;
+	__u32 recon;
+	__aligned_u64 buf;
+	__aligned_u64 buf_len;
+	__aligned_u64 bytes_written;
+	__aligned_u64 bytes_read;
+};
+
+/* cxlms_ioc_stats.flags */
+/* Zero the counters after reading them; needs CAP_SYS_ADMIN. */
+#define CXLMS_STATS_RESET	(1u << 0)
+
+/**
+ * struct cxlms_ioc_stats - CXLMS_IOC_STATS: bytes moved by fetches.
+ * Device counters live as long as the module; tensor counters as long as
+ * the attached store.
+ * @size: sizeof(struct cxlms_ioc_stats)
+ * @flags: CXLMS_STATS_*
+ * @tensor: tensor index, or CXLMS_TENSOR_ALL for the device
+ * @pad: zero
+ * @fetches: output: tile fetches served
+ * @plane_bytes: output: bytes read by plane, 0 = most significant
+ * @side_bytes: output: scale and table bytes read
+ * @out_bytes: output: bytes written to callers
+ */
+struct cxlms_ioc_stats {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 pad;
+	__aligned_u64 fetches;
+	__aligned_u64 plane_bytes[CXLMS_MAX_PLANES];
+	__aligned_u64 side_bytes;
+	__aligned_u64 out_bytes;
+};
+
+/**
+ * struct cxlms_ioc_verify - CXLMS_IOC_VERIFY: recompute tile CRCs of one
+ * sealed tensor (-EBUSY if unsealed) or of every sealed tensor.  Returns 0,
+ * or -EBADMSG with @bad_tensor and @why set.
+ * @size: sizeof(struct cxlms_ioc_verify)
+ * @flags: must be 0
+ * @tensor: tensor index, or CXLMS_TENSOR_ALL
+ * @checked: output: tensors whose CRCs matched
+ * @skipped: output: unsealed tensors skipped (CXLMS_TENSOR_ALL only)
+ * @bad_tensor: output: index of the failing tensor, CXLMS_TENSOR_ALL if none
+ * @why: output: NUL-terminated reason (tensor and tile) on -EBADMSG
+ */
+struct cxlms_ioc_verify {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 checked;
+	__u32 skipped;
+	__u32 bad_tensor;
+	char why[CXLMS_WHY_LEN];
+};
+
+#define CXLMS_IOC_QUERY		CXLMS_IOC(CXLMS_CMD_QUERY)
+#define CXLMS_IOC_ATTACH	CXLMS_IOC(CXLMS_CMD_ATTACH)
+#define CXLMS_IOC_DETACH	CXLMS_IOC(CXLMS_CMD_DETACH)
+#define CXLMS_IOC_TENSOR_LIST	CXLMS_IOC(CXLMS_CMD_TENSOR_LIST)
+#define CXLMS_IOC_TENSOR_CREATE	CXLMS_IOC(CXLMS_CMD_TENSOR_CREATE)
+#define CXLMS_IOC_TILE_WRITE	CXLMS_IOC(CXLMS_CMD_TILE_WRITE)
+#define CXLMS_IOC_TENSOR_SEAL	CXLMS_IOC(CXLMS_CMD_TENSOR_SEAL)
+#define CXLMS_IOC_FETCH		CXLMS_IOC(CXLMS_CMD_FETCH)
+#define CXLMS_IOC_STATS		CXLMS_IOC(CXLMS_CMD_STATS)
+#define CXLMS_IOC_VERIFY	CXLMS_IOC(CXLMS_CMD_VERIFY)
+
 #endif /* _UAPI_LINUX_CXLMS_H */

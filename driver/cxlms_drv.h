@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cxlms.ko internals: the device, an attached store, per-tensor state and
+ * per-fd state.  The store bytes (superblock, directory, CRC arrays, tiles)
+ * live in the backing memory in the codec's store format; everything the
+ * module decides with is a validated kernel copy, never re-read from there.
+ *
+ * Locking, outermost first:
+ *   cxlms_dev.attach_lock   rw: ATTACH/DETACH write, every other command read
+ *   cxlms_store.meta_lock   mutex: directory and superblock updates, listing
+ *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, FETCH/VERIFY read
+ *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce buffer
+ */
+#ifndef CXLMS_DRV_H
+#define CXLMS_DRV_H
+
+#include <linux/atomic.h>
+#include <linux/miscdevice.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/types.h>
+
+#include "bitplane.h"
+#include "store_format.h"
+
+#define CXLMS_DIR_CAPACITY_DEFAULT	1024
+#define CXLMS_DIR_CAPACITY_MAX		65536
+#define CXLMS_POLICY_BYTES		(64 * 1024)
+#define CXLMS_STORE_MIN_BYTES		(1024 * 1024)
+/* Largest tile output block: F32 of a maximal tile (side data is smaller). */
+#define CXLMS_FETCH_TILE_MAX_BYTES	(4ull * CXLMS_TILE_MAX_ELEMS + 4096)
+/* TILE_WRITE copies user data in chunks of this many elements. */
+#define CXLMS_WRITE_CHUNK_ELEMS		(32 * 1024)
+/* A modelled link never stalls one FETCH longer than this. */
+#define CXLMS_LINK_DELAY_MAX_NS		NSEC_PER_SEC
+
+struct cxlms_counters {
+	atomic64_t fetches;
+	atomic64_t plane_bytes[CXLMS_MAX_PLANES];
+	atomic64_t side_bytes;
+	atomic64_t out_bytes;
+};
+
+struct cxlms_tensor {
+	struct rw_semaphore rwsem;
+	u32 index;
+	/* Validated copy of the directory entry; flags change only at SEAL. */
+	struct cxlms_dirent d;
+	struct cxlms_tile_geom g;
+	struct cxlms_tile_layout l;
+	/* Tiles written since attach (SEAL needs all); NULL once sealed. */
+	unsigned long *written;
+	struct cxlms_counters stats;
+};
+
+struct cxlms_store {
+	u8 *base;		/* backing memory, store offset 0 */
+	u64 bytes;		/* size of the backing memory */
+	u32 backing;		/* CXLMS_BACKING_* */
+	phys_addr_t start;	/* CXL: host physical start */
+	struct resource *res;	/* CXL: our claim on the range */
+	bool readonly;		/* unknown ro_compat features */
+
+	/* Serialises superblock and directory updates (CREATE, SEAL, LIST). */
+	struct mutex meta_lock;
+	struct cxlms_sb *sb;	/* in the backing memory */
+	struct cxlms_dirent *dir;	/* in the backing memory */
+	u32 dir_capacity;
+	/* Tensors [0, count) are initialised; published with release. */
+	u32 count;
+	u64 crc_next;		/* next free byte of the CRC area */
+	u64 crc_end;		/* end of the CRC area */
+	struct cxlms_tensor **tensors;	/* dir_capacity slots */
+};
+
+struct cxlms_dev {
+	struct miscdevice misc;
+	struct rw_semaphore attach_lock;
+	struct cxlms_store *store;	/* NULL while detached */
+	struct cxlms_counters stats;
+	struct dentry *debugfs;
+	u64 link_bytes_per_sec;		/* debugfs knob, 0 = no link model */
+	u64 link_latency_ns;		/* debugfs knob */
+};
+
+struct cxlms_file {
+	struct cxlms_dev *dev;
+	/* Active context of this fd (CXLMS_CMD_SET_CONTEXT, cxlmsd issue). */
+	u32 context;
+	/* Threads sharing an fd take turns with its bounce buffer. */
+	struct mutex bounce_lock;
+	void *bounce;
+	size_t bounce_len;
+};
+
+/* ioctl.c */
+long cxlms_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
+/* store.c: called with attach_lock held for write */
+int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
+		       char *why);
+void cxlms_store_detach(struct cxlms_dev *dev);
+/* store.c: called with attach_lock held for read */
+struct cxlms_tensor *cxlms_store_tensor(struct cxlms_store *s, u32 index);
+void cxlms_store_query(struct cxlms_store *s, struct cxlms_ioc_query *q);
+int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl);
+int cxlms_tensor_create(struct cxlms_store *s,
+			struct cxlms_ioc_tensor_create *c);
+int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w);
+int cxlms_tensor_seal(struct cxlms_store *s, u32 index);
+int cxlms_store_verify(struct cxlms_store *s, struct cxlms_ioc_verify *v);
+
+/* fetch.c */
+int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
+		struct cxlms_ioc_fetch *f);
+void cxlms_counters_read(struct cxlms_counters *c, struct cxlms_ioc_stats *st,
+			 bool reset);
+void cxlms_file_release_bounce(struct cxlms_file *cf);
+
+#endif /* CXLMS_DRV_H */

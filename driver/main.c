@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cxlms.ko: a CXL-attached model store.  The module emulates the memory
+ * controller of a CXL device that keeps model weights as bit-planes: the
+ * host writes weights in natural order, the controller places planes, and
+ * fetches at k bits read only the top k planes from the backing memory (a
+ * CXL region's range, or kernel RAM).  One misc device, /dev/cxlms0.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "cxlms_drv.h"
+
+static struct cxlms_dev cxlms_dev0;
+
+static int cxlms_open(struct inode *inode, struct file *file)
+{
+	struct cxlms_file *cf;
+
+	cf = kzalloc(sizeof(*cf), GFP_KERNEL);
+	if (!cf)
+		return -ENOMEM;
+	cf->dev = &cxlms_dev0;
+	mutex_init(&cf->bounce_lock);
+	file->private_data = cf;
+	return 0;
+}
+
+static int cxlms_release(struct inode *inode, struct file *file)
+{
+	struct cxlms_file *cf = file->private_data;
+
+	cxlms_file_release_bounce(cf);
+	mutex_destroy(&cf->bounce_lock);
+	kfree(cf);
+	return 0;
+}
+
+/* .owner pins the module while any fd is open: rmmod then fails with EBUSY. */
+static const struct file_operations cxlms_fops = {
+	.owner = THIS_MODULE,
+	.open = cxlms_open,
+	.release = cxlms_release,
+	.unlocked_ioctl = cxlms_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static ssize_t abi_revision_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", CXLMS_ABI_REVISION);
+}
+static DEVICE_ATTR_RO(abi_revision);
+
+static struct attribute *cxlms_attrs[] = {
+	&dev_attr_abi_revision.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(cxlms);
+
+/* Test knobs of the CXL link model (see fetch.c); absent without debugfs. */
+static void cxlms_debugfs_init(struct cxlms_dev *dev)
+{
+	dev->debugfs = debugfs_create_dir("cxlms", NULL);
+	debugfs_create_u64("link_bytes_per_sec", 0600, dev->debugfs,
+			   &dev->link_bytes_per_sec);
+	debugfs_create_u64("link_latency_ns", 0600, dev->debugfs,
+			   &dev->link_latency_ns);
+}
+
+static int __init cxlms_init(void)
+{
+	struct cxlms_dev *dev = &cxlms_dev0;
+	int ret;
+
+	init_rwsem(&dev->attach_lock);
+	dev->misc.minor = MISC_DYNAMIC_MINOR;
+	dev->misc.name = "cxlms0";
+	dev->misc.fops = &cxlms_fops;
+	dev->misc.mode = 0600;
+	dev->misc.groups = cxlms_groups;
+
+	cxlms_debugfs_init(dev);
+	ret = misc_register(&dev->misc);
+	if (ret)
+		goto err_debugfs;
+	pr_info("/dev/%s ready (ABI revision %u)\n", dev->misc.name,
+		CXLMS_ABI_REVISION);
+	return 0;
+
+err_debugfs:
+	debugfs_remove_recursive(dev->debugfs);
+	return ret;
+}
+
+static void __exit cxlms_exit(void)
+{
+	struct cxlms_dev *dev = &cxlms_dev0;
+
+	/* No fd is open (the module would be pinned): nothing can race. */
+	misc_deregister(&dev->misc);
+	down_write(&dev->attach_lock);
+	if (dev->store)
+		cxlms_store_detach(dev);
+	up_write(&dev->attach_lock);
+	debugfs_remove_recursive(dev->debugfs);
+}
+
+module_init(cxlms_init);
+module_exit(cxlms_exit);
+MODULE_DESCRIPTION("cxlms: CXL-attached bit-plane model store");
+MODULE_LICENSE("GPL");

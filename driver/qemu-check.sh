@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Run the guest tests of cxlms.ko under QEMU: boot 1 on a fresh CXL backing
+# file, boot 2 on the same file (persistence).  Prints each boot's TAP and a
+# closing line "qemu: N passed, N failed, N skipped".
+# Usage: driver/qemu-check.sh PAYLOAD_DIR OUT_DIR
+# Exit: 0 all passed, 1 a failure, 77 QEMU cannot run here (said loudly).
+set -uo pipefail
+
+payload=${1:?usage: qemu-check.sh PAYLOAD_DIR OUT_DIR}
+out=${2:?usage: qemu-check.sh PAYLOAD_DIR OUT_DIR}
+qemu_dir=$(cd "$(dirname "$0")/../qemu" && pwd)
+mkdir -p "$out"
+pmem=$out/pmem.raw
+passed=0 failed=0 skipped=0
+t0=$(date +%s.%N)
+
+# count LOG: add the guest's results.  Top-level lines are steps; a
+# kselftest step only counts itself when no indented case explains it.
+count() {
+	local log=$1 p f s w
+	p=$(grep -cE '^ok [0-9]+ - ' "$log" | tr -d '\n')
+	w=$(grep -cE '^ok [0-9]+ - kselftest ' "$log" | tr -d '\n')
+	f=$(grep -cE '^not ok [0-9]+ - ' "$log" | tr -d '\n')
+	w2=$(grep -E '^not ok [0-9]+ - kselftest ' "$log" | grep -vc 'no failing case' | tr -d '\n')
+	passed=$((passed + p - w))
+	failed=$((failed + f - w2))
+	p=$(grep -E '^    ok [0-9]+ ' "$log" | grep -vc '# SKIP' | tr -d '\n')
+	s=$(grep -E '^    ok [0-9]+ ' "$log" | grep -c '# SKIP' | tr -d '\n')
+	f=$(grep -cE '^    not ok [0-9]+ ' "$log" | tr -d '\n')
+	passed=$((passed + p))
+	skipped=$((skipped + s))
+	failed=$((failed + f))
+}
+
+# boot N [run.sh args]: one boot; its TAP (CR-stripped) on stdout.
+boot() {
+	local n=$1 rc=0 log=$out/boot$1.log tap=$out/boot$1.tap
+	shift
+	"$qemu_dir/run.sh" --quiet --payload "$payload" --pmem "$pmem" --boot "$n" \
+		--timeout 1500 --log "$log" "$@" || rc=$?
+	if [ "$rc" = 77 ]; then
+		echo "qemu: *** QEMU CANNOT RUN ON THIS MACHINE: guest tests NOT RUN ***" >&2
+		echo "qemu: 0 passed, 0 failed, 1 skipped"
+		exit 77
+	fi
+	tr -d '\r' <"$log" | grep -aE '^(    )?(not )?ok [0-9]+|^(    )?#|^TAP|^1\.\.' >"$tap"
+	cat "$tap"
+	count "$tap"
+	if [ "$rc" != 0 ]; then
+		echo "not ok - boot $n: run.sh exit $rc (log: $log)"
+		failed=$((failed + 1))
+	fi
+	return 0
+}
+
+echo "# qemu-check: boot 1 (fresh CXL backing)"
+boot 1 --fresh
+echo "# qemu-check: boot 2 (same backing: persistence)"
+boot 2
+
+# The store read back in boot 2 must be the one boot 1 wrote.
+d1=$(tr -d '\r' <"$out/boot1.log" | grep -a 'cxlms-guest-store: digest' | tail -n 1 | awk '{print $4}')
+d2=$(tr -d '\r' <"$out/boot2.log" | grep -a 'cxlms-guest-store: digest' | head -n 1 | awk '{print $4}')
+u1=$(tr -d '\r' <"$out/boot1.log" | grep -a 'cxlms-guest-store: uuid' | tail -n 1 | awk '{print $4}')
+u2=$(tr -d '\r' <"$out/boot2.log" | grep -a 'cxlms-guest-store: uuid' | head -n 1 | awk '{print $4}')
+if [ -n "$d1" ] && [ "$d1" = "$d2" ] && [ -n "$u1" ] && [ "$u1" = "$u2" ]; then
+	echo "ok - same store across reboot: uuid $u1, fetch digest $d1"
+	passed=$((passed + 1))
+else
+	echo "not ok - store across reboot: uuid '$u1' vs '$u2', digest '$d1' vs '$d2'"
+	failed=$((failed + 1))
+fi
+
+secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
+echo "# qemu-check: ${secs}s, logs in $out"
+echo "qemu: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

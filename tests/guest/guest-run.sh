@@ -1,0 +1,118 @@
+#!/bin/sh
+# Guest side of `make qemu-check` (busybox sh, run by qemu/init from
+# /payload).  Prints TAP: one line per step; each kselftest binary's own TAP
+# is indented by four spaces under its step.  Exit 0 only if every step
+# passed.  CXLMS_BOOT selects the scenario:
+#   boot 1: insmod; fresh region refused; kselftests on RAM stores; store
+#           files written by libcxlms copied into the region attach and fetch
+#           like the file backend; kselftests on the CXL region (FORMAT);
+#           write the known store into the region;
+#           rmmod refused with an open fd, allowed after close
+#   boot 2: insmod; the region (no FORMAT) validates and holds the known
+#           store byte for byte; corruption is detected; rmmod
+# A kselftest run that skips because /dev/cxlms0 is missing FAILS here: the
+# module is supposed to be loaded.
+cd /payload || exit 1
+boot=${CXLMS_BOOT:-1}
+start=${CXLMS_REGION_START:-}
+size=${CXLMS_REGION_SIZE:-}
+n=0
+fails=0
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+# step DESCRIPTION COMMAND...: one TAP line for one command.
+step() {
+	d=$1
+	shift
+	if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+
+# ksft BINARY LABEL: run a kselftest, indent its TAP, judge its exit code.
+ksft() {
+	bin=$1 label=$2 log=/tmp/$1.$2.log
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	./"$bin" >"$log" 2>&1
+	rc=$?
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	sed 's/^/    /' "$log"
+	failed_cases=$(grep -c '^not ok ' "$log")
+	if grep -q '# SKIP no /dev/cxlms0' "$log"; then
+		not_ok "kselftest $bin $label: suite skipped, /dev/cxlms0 missing (no failing case)"
+	elif [ "$rc" -eq 0 ]; then
+		ok "kselftest $bin $label (${t0}s..${t1}s)"
+	elif [ "$failed_cases" -eq 0 ]; then
+		not_ok "kselftest $bin $label: exit $rc (no failing case)"
+	else
+		not_ok "kselftest $bin $label: $failed_cases case(s) failed"
+	fi
+}
+
+dev_ok() {
+	[ -c /dev/cxlms0 ] && [ "$(stat -c %a /dev/cxlms0)" = 600 ] &&
+		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 1 ]
+}
+
+# rmmod must fail while an fd is open (fops.owner pins the module).
+rmmod_busy() {
+	exec 3</dev/cxlms0
+	if rmmod cxlms 2>/dev/null; then
+		exec 3<&-
+		return 1
+	fi
+	exec 3<&-
+	lsmod | grep -q '^cxlms '
+}
+
+rmmod_free() {
+	rmmod cxlms && ! lsmod | grep -q '^cxlms '
+}
+
+echo "TAP version 13"
+echo "# cxlms guest run, boot $boot, region ${CXLMS_REGION:-none} at ${start:-?} size ${size:-?}"
+step "insmod cxlms.ko" insmod ./cxlms.ko
+step "/dev/cxlms0: char device, mode 0600, abi_revision 1" dev_ok
+if [ -z "$start" ] || [ -z "$size" ]; then
+	not_ok "CXL region provided by qemu/init (CXLMS_REGION_START/SIZE unset)"
+fi
+
+case $boot in
+1)
+	if [ -n "$start" ]; then
+		step "fresh region refused: not a cxlms store (EMEDIUMTYPE)" \
+			./cxlms-guest-store expect-refused "$start" "$size" EMEDIUMTYPE
+	fi
+	ksft cxlms_ioctl_test ram
+	ksft cxlms_fetch_test ram
+	if [ -n "$start" ]; then
+		step "libcxlms store files in the region: validated, served like the file backend" \
+			./cxlms-guest-store filecmp "$start" "$size"
+		if ./cxlms-guest-store attach "$start" "$size" --format --dir-capacity 4096; then
+			ok "attach CXL region with FORMAT"
+			ksft cxlms_ioctl_test cxl
+			ksft cxlms_fetch_test cxl
+			step "detach CXL region" ./cxlms-guest-store detach
+		else
+			not_ok "attach CXL region with FORMAT"
+		fi
+		step "write the known store into the CXL region" \
+			./cxlms-guest-store write "$start" "$size"
+	fi
+	;;
+*)
+	if [ -n "$start" ]; then
+		step "CXL region holds the known store after reboot (no FORMAT)" \
+			./cxlms-guest-store check "$start" "$size"
+		step "corrupted tile found by VERIFY, corrupted superblock refused" \
+			./cxlms-guest-store corrupt "$start" "$size"
+		step "store intact again after the corruption test" \
+			./cxlms-guest-store check "$start" "$size"
+	fi
+	;;
+esac
+
+step "rmmod refused while /dev/cxlms0 is open" rmmod_busy
+step "rmmod after close" rmmod_free
+echo "1..$n"
+echo "# guest boot $boot: $((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
