@@ -31,6 +31,7 @@ INTEG_TESTS :=
 include codec/codec.mk
 include lib/lib.mk
 include cli/cli.mk
+include daemon/daemon.mk
 include tests/tests.mk
 include driver/driver.mk
 
@@ -74,7 +75,7 @@ demo: deps
 	$(MAKE) all
 	@O=$(O) scripts/demo.sh
 
-clean:
+clean: module-clean
 	rm -rf build build-san
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -47,6 +47,9 @@ struct cli_cmd {
 extern const struct cli_cmd cmd_import, cmd_info, cmd_fetch, cmd_verify,
 	cmd_stats;
 
+/* cxlmsd's client (daemon/cli-policy.c). */
+extern const struct cli_cmd cmd_policy;
+
 /* Name of the running subcommand, for "cxlms CMD: ..." messages. */
 extern const char *cli_cmd_name;
 

@@ -2,7 +2,10 @@
 CXLMS_VERSION ?= 0.1.0
 
 CLI_SRCS := cli/cxlms.c cli/util.c cli/cmd-import.c cli/cmd-info.c \
-            cli/cmd-fetch.c cli/cmd-verify.c cli/cmd-stats.c
+            cli/cmd-fetch.c cli/cmd-verify.c cli/cmd-stats.c \
+            cli/cmd-attach.c cli/cmd-copy.c
+# cxlms policy: cxlmsd's client, kept with the daemon's protocol.
+CLI_SRCS += daemon/cli-policy.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(O)/%.o)
 CXLMS_CLI := $(O)/cxlms
 

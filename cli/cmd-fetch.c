@@ -18,6 +18,7 @@
 
 struct fetch_args {
 	const char *store_path, *tensor_name, *out_path, *tiles_arg;
+	const char *context;		/* --context: cxlms_set_context() */
 	unsigned int bits, out, recon;
 	uint64_t first, count;		/* count 0: all tiles */
 	bool data_only, stats;
@@ -124,7 +125,7 @@ static int sink_close(struct sink *s, bool ok)
 }
 
 /* Long-only options: no short letter that would go undocumented. */
-enum { OPT_TILE = 256, OPT_TILES, OPT_ALL, OPT_OUT };
+enum { OPT_TILE = 256, OPT_TILES, OPT_ALL, OPT_OUT, OPT_CONTEXT };
 
 static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 		      struct fetch_args *a)
@@ -135,6 +136,7 @@ static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "out", required_argument, NULL, OPT_OUT },
+		{ "context", required_argument, NULL, OPT_CONTEXT },
 		{ "recon", required_argument, NULL, 'r' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "data-only", no_argument, NULL, 'd' },
@@ -176,7 +178,15 @@ static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 			a->count = 0;
 			selectors++;
 			break;
+		case OPT_CONTEXT:
+			a->context = optarg;
+			break;
 		case 'b':
+			if (!strcmp(optarg, "policy")) {
+				a->bits = CXLMS_BITS_POLICY;
+				have_bits = true;
+				break;
+			}
 			if (!cli_parse_u64("--bits", optarg, 1, CXLMS_MAX_PLANES, &v))
 				return EXIT_USAGE;
 			a->bits = (unsigned int)v;
@@ -241,7 +251,7 @@ static int check_request(struct cxlms_tensor *t, struct fetch_args *a)
 	const char *name = cxlms_tensor_get_name(t);
 	int64_t size;
 
-	if (a->bits > planes)
+	if (a->bits != CXLMS_BITS_POLICY && a->bits > planes)
 		return cli_usage_err("--bits %u: tensor '%s' has %u planes (--bits 1..%u)",
 				     a->bits, name, planes, planes);
 	if (!a->count)
@@ -344,6 +354,15 @@ static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 				strerror(-err));
 		cxlms_store_unref(store);
 		return EXIT_ERROR;
+	}
+	if (a.bits == CXLMS_BITS_POLICY || a.context) {
+		err = cxlms_set_context(store, a.context);
+		if (err < 0) {
+			cli_err("%s: context %s: %s", a.store_path,
+				a.context ? a.context : "(default)", strerror(-err));
+			cxlms_store_unref(store);
+			return EXIT_ERROR;
+		}
 	}
 	rc = check_request(t, &a);
 	if (rc) {

@@ -14,19 +14,23 @@ static int stats_main(int argc, char **argv, struct cxlms_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "reset", no_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cxlms_store *store;
 	struct cxlms_stats st;
-	bool json = false, per_process;
+	bool json = false, reset = false, per_process;
 	uint64_t planes = 0;
 	int c, rc, err;
 
-	while ((c = getopt_long(argc, argv, ":jv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jrv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'r':
+			reset = true;
 			break;
 		case 'v':
 			cli_verbose++;
@@ -77,6 +81,15 @@ static int stats_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		printf("read total:  %" PRIu64 " bytes\n", planes + st.side_bytes);
 		printf("output:      %" PRIu64 " bytes\n", st.out_bytes);
 	}
+	/* After printing: what was shown is what the reset discarded. */
+	if (reset) {
+		err = cxlms_store_reset_stats(store);
+		if (err < 0) {
+			cli_err("%s: resetting counters: %s", argv[optind], strerror(-err));
+			cxlms_store_unref(store);
+			return EXIT_ERROR;
+		}
+	}
 	cxlms_store_unref(store);
 	return EXIT_OK;
 }
@@ -86,17 +99,20 @@ const struct cli_cmd cmd_stats = {
 	.summary = "show the fetch counters of a store",
 	.fn = stats_main,
 	.help =
-	"usage: cxlms stats [-v] [--json] STORE\n"
+	"usage: cxlms stats [-v] [--json] [--reset] STORE\n"
 	"\n"
 	"Print the store handle's counters: tile fetches served, bytes read per\n"
 	"plane (0 = most significant), side data (scales, table levels) and\n"
 	"bytes handed out.  With the file backend the counters belong to the\n"
 	"process that opened the store, so this command shows zeros: use\n"
 	"`cxlms fetch --stats` to see what one fetch reads.  With the kernel\n"
-	"backend (/dev/cxlmsN) they count every reader of the device.\n"
+	"backend (/dev/cxlmsN) they count every reader of the device since\n"
+	"the module was loaded (per tensor: since the store was attached).\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json     one JSON object, for scripts\n"
+	"  -r, --reset    then zero the counters (device and every tensor;\n"
+	"                 needs root on /dev/cxlmsN)\n"
 	"  -v, --verbose  library messages at info level (-vv: debug)\n"
 	"  -h, --help     this help\n",
 };

@@ -14,12 +14,19 @@
 #define CXLMS_VERSION "0.1.0"
 #endif
 
+/* The kernel-backend commands (cmd-attach.c, cmd-copy.c). */
+extern const struct cli_cmd cmd_attach, cmd_detach, cmd_copy;
+
 static const struct cli_cmd *const commands[] = {
 	&cmd_import,
 	&cmd_info,
 	&cmd_fetch,
 	&cmd_verify,
 	&cmd_stats,
+	&cmd_policy,
+	&cmd_attach,
+	&cmd_detach,
+	&cmd_copy,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

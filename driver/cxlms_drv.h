@@ -93,8 +93,18 @@ struct cxlms_file {
 	size_t bounce_len;
 };
 
-/* ioctl.c */
+/* ioctl.c: the one validation path, shared by ioctl and uring_cmd */
 long cxlms_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+/* A command whose struct is in user memory; @nowait: -EAGAIN, not sleep. */
+long cxlms_cmd_user(struct cxlms_file *cf, unsigned int cmd,
+		    void __user *uarg, bool nowait);
+/* FETCH from a kernel copy of the struct (@len bytes at most). */
+int cxlms_cmd_fetch(struct cxlms_file *cf, const void *payload, u32 len,
+		    u64 out_max, bool nowait, struct cxlms_ioc_fetch *f);
+
+/* uring.c */
+struct io_uring_cmd;
+int cxlms_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 
 /* store.c: called with attach_lock held for write */
 int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,

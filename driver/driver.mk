@@ -21,8 +21,12 @@ module:
 	@driver/deps.sh
 	$(KBUILD_MAKE) W=1 modules
 
+# Not kbuild's own clean: with M= it deletes every *.ko below the tree,
+# including the guest kernel's modules unpacked under qemu/build/.
 module-clean:
-	$(KBUILD_MAKE) clean
+	rm -f cxlms.ko cxlms.mod cxlms.mod.c cxlms.o Module.symvers modules.order \
+	      .cxlms*.cmd .Module.symvers.cmd .modules.order.cmd
+	rm -f $(foreach d,. driver codec,$(d)/*.o $(d)/.*.o.cmd $(d)/.*.o.d)
 
 # The guest store tool; filecmp compares with libcxlms' file backend.
 GUEST_OBJS := $(O)/tests/guest/cxlms-guest-store.o $(O)/tests/guest/guest_filecmp.o
@@ -32,10 +36,59 @@ $(O)/tests/guest/cxlms-guest-store: $(GUEST_OBJS) $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(GUEST_OBJS) $(KSFT_UTIL_OBJ) $(CODEC_OBJS) \
 		$(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
 
-$(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS)
+# libcxlms' kernel backend in the guest (tests/guest/lib-kernel.sh): the
+# cxlms CLI, libcxlms' fetch unit test and three small stores (int8, bf16,
+# fp16 imports of tests/guest/gen-mini-model's model), ~1 MB in all.
+KB_GEN    := $(O)/tests/guest/gen-mini-model
+KB_STORES := $(foreach v,int8 bf16 fp16,$(O)/tests/guest/kb/mini-$(v).cxlms)
+KB_UNIT   := $(O)/tests/guest/test_lib_fetch
+KB_CMP    := $(O)/tests/guest/cxlms-kb-compare
+KB_BINS   := $(CXLMS_CLI) $(KB_UNIT) $(KB_CMP)
+
+$(KB_CMP): $(O)/tests/guest/cxlms-kb-compare.o $(LIBCXLMS_A)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
+
+$(KB_GEN): $(O)/tests/guest/gen-mini-model.o
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The guest's copy finds libm next to itself (RUNPATH $ORIGIN; the payload
+# rule copies it): the base initramfs has no libm, and qemu/mkinitramfs.sh
+# would add it under a real /lib that hides the base's /lib -> usr/lib.
+$(KB_UNIT): $(O)/tests/unit/test_lib_fetch.o $(O)/tests/unit/lib_testutil.o $(LIBCXLMS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $(filter %.o,$^) $(LIBCXLMS_A) \
+		$(CMOCKA_LIBS) $(LIBCXLMS_LDLIBS)
+
+$(O)/tests/guest/kb/mini-%.safetensors: $(KB_GEN)
+	@mkdir -p $(dir $@)
+	$(KB_GEN) --prefix $* --seed 7 $@
+
+$(O)/tests/guest/kb/mini-%.cxlms: $(O)/tests/guest/kb/mini-%.safetensors $(CXLMS_CLI)
+	rm -f $@
+	$(CXLMS_CLI) import -q --format $* --tile-rows 24 \
+		$(if $(filter int8,$*),--group 32) $< $@
+
+# io_uring guest programs (tests/guest/uring.sh runs them); libm next to
+# them like the kernel-backend programs (RUNPATH $ORIGIN).
+URING_GUEST_BINS := $(O)/tests/guest/uring-raw $(O)/tests/guest/uring-lib \
+		    $(O)/tests/guest/uring-bench
+URING_UTIL_OBJ   := $(O)/tests/guest/uring-util.o
+$(URING_GUEST_BINS:%=%.o) $(URING_UTIL_OBJ): CPPFLAGS += -Itests/kselftest
+$(URING_GUEST_BINS): %: %.o $(URING_UTIL_OBJ) $(KSFT_UTIL_OBJ) $(CODEC_OBJS) \
+		     $(LIBCXLMS_A)
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $< $(URING_UTIL_OBJ) \
+		$(KSFT_UTIL_OBJ) $(CODEC_OBJS) $(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
+GUEST_BINS += $(URING_GUEST_BINS)
+
+$(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES)
 	rm -rf $@
 	mkdir -p $@
-	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh $@/
+	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh \
+	   tests/guest/uring.sh $@/
+	mkdir -p $@/kb
+	cp $(KB_BINS) tests/guest/lib-kernel.sh $@/
+	cp -L $$($(CC) -print-file-name=libm.so.6) $@/
+	cp $(KB_STORES) $@/kb/
 
 qemu-check: $(PAYLOAD)
 	@driver/qemu-check.sh $(PAYLOAD) $(O)/qemu

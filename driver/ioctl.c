@@ -330,58 +330,162 @@ static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 	return 0;
 }
 
-long cxlms_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+/*
+ * --- the one validation path.  ioctl() and uring_cmd (uring.c) both come
+ * through cmd_prepare() and cmd_execute(); they differ only in where the
+ * struct comes from (user memory, or the kernel's copy of the SQE payload)
+ * and whether the caller may sleep on the attach lock.
+ */
+
+/* The op of @cmd, or NULL (-ENOTTY) for anything we do not implement. */
+static const struct cxlms_ioctl_op *op_lookup(unsigned int cmd)
 {
-	struct cxlms_file *cf = file->private_data;
-	struct cxlms_dev *dev = cf->dev;
-	void __user *uarg = (void __user *)arg;
-	const struct cxlms_ioctl_op *op;
-	union cxlms_ioc_buf u;
-	unsigned int nr;
-	u32 usize;
-	int ret;
+	unsigned int nr = _IOC_NR(cmd);
 
 	/* The struct carries its size: the command number must match exactly. */
-	nr = _IOC_NR(cmd);
 	if (_IOC_TYPE(cmd) != CXLMS_IOC_TYPE || nr >= ARRAY_SIZE(cxlms_ops) ||
 	    !cxlms_ops[nr].fn || cmd != CXLMS_IOC(nr))
+		return NULL;
+	return &cxlms_ops[nr];
+}
+
+/* copy_struct_from_user()'s rules for a struct already in kernel memory. */
+static int copy_struct_from_kernel(void *dst, size_t ksize, const void *src,
+				   size_t usize)
+{
+	if (usize > ksize && memchr_inv(src + ksize, 0, usize - ksize))
+		return -E2BIG;
+	memcpy(dst, src, min(ksize, usize));
+	if (usize < ksize)
+		memset(dst + usize, 0, ksize - usize);
+	return 0;
+}
+
+/*
+ * Command number, capability, size, the struct copied in (from @uarg, or
+ * from @karg of at most @kmax bytes), flags, field check.  On success
+ * *@usize is the caller's struct size.
+ */
+static int cmd_prepare(unsigned int cmd, const struct cxlms_ioctl_op **opp,
+		       union cxlms_ioc_buf *u, u32 *usize,
+		       const void __user *uarg, const void *karg, u32 kmax)
+{
+	const struct cxlms_ioctl_op *op = op_lookup(cmd);
+	u32 size;
+	int ret;
+
+	if (!op)
 		return -ENOTTY;
-	op = &cxlms_ops[nr];
 	if (op->admin && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
 
-	if (get_user(usize, (u32 __user *)uarg))
+	if (karg)
+		size = ((const struct cxlms_ioc_hdr *)karg)->size;
+	else if (get_user(size, (const u32 __user *)uarg))
 		return -EFAULT;
-	if (usize < op->min_size)
+	if (size < op->min_size)
 		return -EINVAL;
-	if (usize > PAGE_SIZE)
+	if (size > (karg ? kmax : PAGE_SIZE))
 		return -E2BIG;
-	ret = copy_struct_from_user(&u, op->size, uarg, usize);
-	if (ret)
-		return ret;
-	if (u.hdr.flags & ~op->flags)
-		return -EOPNOTSUPP;
-	ret = op->check(&u);
-	if (ret)
-		return ret;
-
-	if (op->attach_write)
-		down_write(&dev->attach_lock);
+	if (karg)
+		ret = copy_struct_from_kernel(u, op->size, karg, size);
 	else
+		ret = copy_struct_from_user(u, op->size, uarg, size);
+	if (ret)
+		return ret;
+	if (u->hdr.flags & ~op->flags)
+		return -EOPNOTSUPP;
+	ret = op->check(u);
+	if (ret)
+		return ret;
+	*opp = op;
+	*usize = size;
+	return 0;
+}
+
+/*
+ * Run a prepared command under the attach lock.  @nowait: the caller must
+ * not sleep on it (io_uring's non-blocking issue): -EAGAIN instead, before
+ * anything has happened, and io_uring retries from a worker.
+ */
+static int cmd_execute(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
+		       union cxlms_ioc_buf *u, bool nowait)
+{
+	struct cxlms_dev *dev = cf->dev;
+	int ret;
+
+	if (op->attach_write) {
+		if (nowait)
+			return -EAGAIN;	/* ATTACH/DETACH are not async commands */
+		down_write(&dev->attach_lock);
+	} else if (nowait) {
+		if (!down_read_trylock(&dev->attach_lock))
+			return -EAGAIN;
+	} else {
 		down_read(&dev->attach_lock);
+	}
 	if (op->needs_store && !dev->store)
 		ret = -ENXIO;
 	else
-		ret = op->fn(cf, &u);
+		ret = op->fn(cf, u);
 	if (op->attach_write)
 		up_write(&dev->attach_lock);
 	else
 		up_read(&dev->attach_lock);
+	return ret;
+}
 
+long cxlms_cmd_user(struct cxlms_file *cf, unsigned int cmd,
+		    void __user *uarg, bool nowait)
+{
+	const struct cxlms_ioctl_op *op;
+	union cxlms_ioc_buf u;
+	u32 usize;
+	int ret;
+
+	ret = cmd_prepare(cmd, &op, &u, &usize, uarg, NULL, 0);
+	if (ret)
+		return ret;
+	ret = cmd_execute(cf, op, &u, nowait);
+	if (ret == -EAGAIN && nowait)
+		return ret;
 	if (ret && !(op->copy_out_on_error && ret != -ENXIO))
 		return ret;
 	/* u is fully initialised: copied in, zero tail, handler outputs. */
 	if (copy_to_user(uarg, &u, min_t(u32, usize, op->size)))
 		return -EFAULT;
 	return ret;
+}
+
+int cxlms_cmd_fetch(struct cxlms_file *cf, const void *payload, u32 len,
+		    u64 out_max, bool nowait, struct cxlms_ioc_fetch *f)
+{
+	const struct cxlms_ioctl_op *op;
+	union cxlms_ioc_buf u;
+	bool clamped = false;
+	u32 usize;
+	int ret;
+
+	ret = cmd_prepare(CXLMS_IOC_FETCH, &op, &u, &usize, NULL, payload, len);
+	if (ret)
+		return ret;
+	/*
+	 * A result the caller cannot receive must fail before a byte is
+	 * written: a smaller buffer makes the fetch refuse it up front.
+	 */
+	if (u.fetch.buf_len > out_max) {
+		u.fetch.buf_len = out_max;
+		clamped = true;
+	}
+	ret = cmd_execute(cf, op, &u, nowait);
+	if (ret == -ENOSPC && clamped)
+		ret = -EOVERFLOW;
+	*f = u.fetch;
+	return ret;
+}
+
+long cxlms_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return cxlms_cmd_user(file->private_data, cmd, (void __user *)arg,
+			      false);
 }

@@ -47,6 +47,7 @@ static const struct file_operations cxlms_fops = {
 	.release = cxlms_release,
 	.unlocked_ioctl = cxlms_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.uring_cmd = cxlms_uring_cmd,
 	.llseek = noop_llseek,
 };
 

@@ -1,8 +1,10 @@
 # libcxlms: the public library (lib/libcxlms.h) with the shared codec
 # compiled in.  Static archive for in-tree users, shared object with a
 # version script (only the cxlms_* API is exported), pkg-config file.
-LIB_SRCS := lib/libcxlms.c lib/backend_file.c lib/quant.c lib/safetensors.c \
-	    lib/writer.c lib/import.c
+LIB_SRCS := lib/policy.c lib/libcxlms.c lib/backend_file.c lib/quant.c lib/safetensors.c \
+	    lib/writer.c lib/import.c lib/backend_kernel.c lib/cxl_region.c
+# Batched fetches (async API) on liburing.
+LIB_SRCS += lib/async.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 
 LIBCXLMS_A      := $(O)/lib/libcxlms.a
@@ -10,7 +12,9 @@ LIBCXLMS_SO     := $(O)/lib/libcxlms.so.1
 LIBCXLMS_SO_LNK := $(O)/lib/libcxlms.so
 LIBCXLMS_PC     := $(O)/lib/libcxlms.pc
 # What a static link against $(LIBCXLMS_A) needs besides the archive.
-LIBCXLMS_LDLIBS := -lpthread -lm
+# libcxl (ndctl) finds CXL regions for the kernel backend's attach.
+LIBCXLMS_LDLIBS := -lpthread -lm -lcxl
+LIBCXLMS_LDLIBS += -luring
 
 # Everything that ends up in the shared object must be PIC, the codec too.
 $(LIB_OBJS) $(CODEC_OBJS): CFLAGS += -fPIC
@@ -37,4 +41,5 @@ $(LIBCXLMS_PC): lib/libcxlms.pc.in
 	    -e 's|@LIBDIR@|$(PREFIX)/lib|g' \
 	    -e 's|@INCLUDEDIR@|$(PREFIX)/include|g' \
 	    -e 's|@VERSION@|$(or $(CXLMS_VERSION),0.1.0)|g' \
-	    -e 's|@LIBS_PRIVATE@|$(LIBCXLMS_LDLIBS)|g' $< > $@
+	    -e 's|@LIBS_PRIVATE@|$(LIBCXLMS_LDLIBS)|g' \
+	    -e 's|@REQUIRES_PRIVATE@|libcxl|g' $< > $@

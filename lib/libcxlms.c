@@ -2,8 +2,8 @@
 /*
  * libcxlms front end: context and logging, store and tensor objects, fetch
  * argument checking and the counters.  The bytes themselves come from a
- * backend (backend_file.c now, a /dev/cxlmsN backend later) behind
- * struct cxlms_backend_ops.
+ * backend (backend_file.c for store files, backend_kernel.c for /dev/cxlmsN)
+ * behind struct cxlms_backend_ops.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "policy.h"
 
 struct cxlms_ctx {
 	int refcount;
@@ -302,6 +303,7 @@ int cxlms_store_set_directory(struct cxlms_store *s, const struct cxlms_sb *sb,
 
 static void store_free(struct cxlms_store *s)
 {
+	cxlms_policy_release(s);
 	if (s->ops && s->ops->close)
 		s->ops->close(s);
 	if (s->fd >= 0)
@@ -314,8 +316,8 @@ static void store_free(struct cxlms_store *s)
 }
 
 /*
- * Pick the backend for what @path turned out to be.  A kernel backend slots
- * in here as the S_ISCHR case.
+ * Pick the backend for what @path turned out to be: a store file, or a
+ * character device (/dev/cxlmsN, which the kernel backend checks).
  */
 static int select_backend(struct cxlms_store *s, const struct stat *st)
 {
@@ -324,9 +326,8 @@ static int select_backend(struct cxlms_store *s, const struct stat *st)
 		return 0;
 	}
 	if (S_ISCHR(st->st_mode)) {
-		cxlms_err(s->ctx, "%s: character device: the kernel backend (/dev/cxlmsN) is not built into this libcxlms",
-			  s->path);
-		return -EOPNOTSUPP;
+		s->ops = &cxlms_kernel_backend;
+		return 0;
 	}
 	if (S_ISDIR(st->st_mode)) {
 		cxlms_err(s->ctx, "%s: is a directory, not a store", s->path);
@@ -586,6 +587,8 @@ int cxlms_fetch_info(struct cxlms_tensor *t, unsigned int tile,
 
 	if (!t || !info || tile >= t->d.n_tiles)
 		return -EINVAL;
+	if (bits == CXLMS_BITS_POLICY)
+		return cxlms_policy_fetch_info(t, tile, out, recon, info);
 	rc = tile_layout_of(t, tile, bits, out, recon, &fl);
 	if (rc)
 		return rc;
@@ -653,6 +656,8 @@ int64_t cxlms_fetch_size(struct cxlms_tensor *t, unsigned int first,
 
 	if (!t)
 		return -EINVAL;
+	if (bits == CXLMS_BITS_POLICY)
+		return cxlms_policy_fetch_size(t, first, count, out, recon);
 	rc = range_cost(t, first, count, bits, out, recon, &c);
 	return rc ? rc : (int64_t)c.total;
 }
@@ -668,6 +673,9 @@ int64_t cxlms_fetch_tiles(struct cxlms_store *store, struct cxlms_tensor *t,
 
 	if (!store || !t || t->store != store)
 		return -EINVAL;
+	if (bits == CXLMS_BITS_POLICY)
+		return cxlms_policy_fetch_tiles(store, t, first, count, out, recon,
+						buf, len);
 	rc = range_cost(t, first, count, bits, out, recon, &c);
 	if (rc)
 		return rc;

@@ -157,6 +157,83 @@ int64_t cxlms_fetch_tiles(struct cxlms_store *store, struct cxlms_tensor *t,
 			  unsigned int bits, unsigned int out,
 			  unsigned int recon, void *buf, size_t len);
 
+/* --- async: batched tile fetches through io_uring (docs/async.md) ------- */
+
+struct cxlms_async;
+
+/**
+ * struct cxlms_async_req - one fetch to queue: the arguments of
+ * cxlms_fetch_tiles() plus a tag
+ * @tensor: a tensor of the queue's store
+ * @first, @count: tiles [first, first + count)
+ * @bits, @out, @recon: as for cxlms_fetch_tiles()
+ * @buf, @len: output; must stay valid until the completion is reaped
+ * @user_data: handed back in the completion; the key of cxlms_async_cancel()
+ */
+struct cxlms_async_req {
+	struct cxlms_tensor *tensor;
+	unsigned int first, count;
+	unsigned int bits, out, recon;
+	void *buf;
+	size_t len;
+	uint64_t user_data;
+};
+
+/**
+ * struct cxlms_async_cqe - one finished request
+ * @user_data: the request's tag
+ * @result: bytes written, or -errno: the value cxlms_fetch_tiles() returns
+ *	for the same arguments (-ECANCELED if cancelled before it ran)
+ */
+struct cxlms_async_cqe {
+	uint64_t user_data;
+	int64_t result;
+};
+
+/*
+ * A queue of at most @depth (1..4096) requests that were submitted and not
+ * yet reaped.  Kernel stores use io_uring (IORING_OP_URING_CMD on the
+ * device), probed here; without io_uring or without the module's uring_cmd
+ * support, or for file stores, requests complete inline in submit through
+ * the sync path.  $CXLMS_ASYNC=sync forces the inline path.  The queue
+ * holds a store reference.  One thread at a time per queue.
+ */
+int cxlms_async_new(struct cxlms_store *store, unsigned int depth,
+		    struct cxlms_async **q);
+/* Cancels what has not started, waits for the rest: then no buf is touched. */
+void cxlms_async_free(struct cxlms_async *q);
+/* "uring" or "sync": how requests of this queue are served. */
+const char *cxlms_async_get_mode(struct cxlms_async *q);
+/*
+ * Queue up to @n requests.  Returns how many were queued (from the front
+ * of @reqs), or -EAGAIN when the queue holds @depth requests already (reap
+ * first): never blocks for room.  A request's own errors come back in its
+ * completion, never from here, and never affect the others.
+ */
+int cxlms_async_submit(struct cxlms_async *q, const struct cxlms_async_req *reqs,
+		       unsigned int n);
+/*
+ * Move up to @max completions to @cqes, waiting until at least @min_wait
+ * are there (capped at what is queued: it never waits for requests that do
+ * not exist).  Returns the number moved or -errno (-EINTR: a signal came
+ * before anything completed).
+ */
+int cxlms_async_reap(struct cxlms_async *q, struct cxlms_async_cqe *cqes,
+		     unsigned int max, unsigned int min_wait);
+/*
+ * An eventfd that is readable while completions wait to be reaped, for an
+ * engine's poll/epoll loop.  reap() consumes its count; owned by the queue.
+ */
+int cxlms_async_get_fd(struct cxlms_async *q);
+/*
+ * Cancel the queued requests tagged @user_data.  0: cancelled, they will
+ * complete with -ECANCELED; -EALREADY: running, they will complete
+ * normally; -ENOENT: none queued and unfinished (already done, or never
+ * submitted).
+ */
+int cxlms_async_cancel(struct cxlms_async *q, uint64_t user_data);
+
+
 /* --- counters ------------------------------------------------------------ */
 
 /**
@@ -172,6 +249,99 @@ struct cxlms_stats {
 int cxlms_store_get_stats(struct cxlms_store *store, struct cxlms_stats *st);
 int cxlms_tensor_get_stats(struct cxlms_tensor *t, struct cxlms_stats *st);
 int cxlms_store_reset_stats(struct cxlms_store *store);
+
+/* --- kernel backend / regions: /dev/cxlmsN on a CXL region ------------- */
+
+/*
+ * Host physical range of the committed CXL region @name ("region0"), found
+ * with libcxl.  -ENOENT no such region, -ENODEV no CXL bus at all, -ENXIO
+ * region not committed (no range yet).
+ */
+int cxlms_region_lookup(struct cxlms_ctx *ctx, const char *name,
+			uint64_t *start, uint64_t *size);
+
+/* cxlms_attach_opts.flags */
+#define CXLMS_ATTACH_OPT_FORMAT	(1u << 0)	/* write a fresh, empty store */
+
+/**
+ * struct cxlms_attach_opts - what cxlms_attach() puts behind the device
+ * @region: CXL region name: back the store with (part of) its memory;
+ *	NULL: kernel RAM (needs CXLMS_ATTACH_OPT_FORMAT, lost on detach)
+ * @offset: region only: first byte of the region to use, page aligned
+ * @bytes: region: bytes to use (0: from @offset to the region's end);
+ *	RAM: the store size (required), page aligned, at least 1 MiB
+ * @flags: CXLMS_ATTACH_OPT_*; without FORMAT the store already in the
+ *	region is validated and attached
+ * @dir_capacity: FORMAT only: directory entries (0: the module's 1024)
+ * @default_group: FORMAT only: INT8 group size (0: 128)
+ */
+struct cxlms_attach_opts {
+	const char *region;
+	uint64_t offset;
+	uint64_t bytes;
+	unsigned int flags;
+	unsigned int dir_capacity;
+	unsigned int default_group;
+};
+
+/*
+ * Attach a store to the device @dev (/dev/cxlmsN).  Needs CAP_SYS_ADMIN
+ * (-EPERM).  -EBUSY a store is attached already (or the range is in use);
+ * a store the module refuses fails with the store format's errors
+ * (-EMEDIUMTYPE, -EPROTONOSUPPORT, -ENODATA, -EBADMSG, -EUCLEAN) and the
+ * module's reason in the log; -EINVAL bad range or options.
+ */
+int cxlms_attach(struct cxlms_ctx *ctx, const char *dev,
+		 const struct cxlms_attach_opts *opts);
+/* Detach the store (a CXL store stays in the region).  -ENXIO if none. */
+int cxlms_detach(struct cxlms_ctx *ctx, const char *dev);
+
+/**
+ * struct cxlms_device_info - what QUERY says about a device
+ * @abi_revision: the module's CXLMS_ABI_REVISION
+ * @attached: a store is attached; the fields below are 0 otherwise
+ * @readonly: attached read-only (unknown ro_compat features)
+ * @backing: CXLMS_BACKING_CXL or CXLMS_BACKING_RAM
+ * @backing_start: host physical start (CXL), @backing_bytes its length
+ * @store_bytes, @uuid, @generation, @tensor_count, @dir_capacity: the store
+ * @data_bytes, @data_used: tile area size and bytes allocated in it
+ */
+struct cxlms_device_info {
+	unsigned int abi_revision;
+	int attached;
+	int readonly;
+	unsigned int backing;
+	uint64_t backing_start;
+	uint64_t backing_bytes;
+	uint64_t store_bytes;
+	uint8_t uuid[16];
+	uint64_t generation;
+	unsigned int tensor_count;
+	unsigned int dir_capacity;
+	uint64_t data_bytes;
+	uint64_t data_used;
+};
+/* -ENOTTY if @dev is not a cxlms device. */
+int cxlms_device_get_info(struct cxlms_ctx *ctx, const char *dev,
+			  struct cxlms_device_info *info);
+
+/*
+ * Copy every tensor of @src (a store file, or any open store) into the
+ * store attached to @dev, through the module's write path: per tensor
+ * TENSOR_CREATE with the same geometry, every tile fetched from @src at
+ * full precision as integers and written with TILE_WRITE (the module
+ * places the planes), then TENSOR_SEAL.  The tiles in the device store
+ * are then byte-identical to @src's.  Nothing is written when a tensor
+ * name exists already (-EEXIST, logged) or the tile area is too small
+ * (-ENOSPC); an error midway leaves the tensor being copied unsealed
+ * (not fetchable) and logs its name.  @progress gets tile bytes done and
+ * the total (may be NULL).  Needs CAP_SYS_ADMIN (-EPERM).
+ */
+int cxlms_copy_store(struct cxlms_ctx *ctx, struct cxlms_store *src,
+		     const char *dev,
+		     void (*progress)(void *arg, uint64_t done, uint64_t total),
+		     void *progress_arg);
+
 
 /* --- import -------------------------------------------------------------- */
 
@@ -211,9 +381,38 @@ int cxlms_import_safetensors(struct cxlms_ctx *ctx, const char *in_path,
 			     const char *out_path,
 			     const struct cxlms_import_opts *opts);
 
+/* --- policy: precision maps published by cxlmsd (docs/policies.md) ------ */
+
+/* Context names: 1..47 bytes of [A-Za-z0-9_.-]; buffers need 48 bytes. */
+#define CXLMS_CONTEXT_NAME_MAX	48
+
+/*
+ * Choose the context whose precision map fetches with CXLMS_BITS_POLICY
+ * use on this handle.  Cheap: the name is resolved once per published map
+ * generation, not per fetch.  NULL or "" follows the store's default
+ * context (the one `cxlms policy set-context` sets).  -ENOENT unknown
+ * context (the handle keeps its previous one), -ENODATA no maps published
+ * yet, -EOPNOTSUPP store without a policy area.
+ */
+int cxlms_set_context(struct cxlms_store *store, const char *name);
+/*
+ * Name of the context the handle uses now (the default's name if it
+ * follows the default) into @buf.  -ERANGE if @len is too small.
+ */
+int cxlms_get_context(struct cxlms_store *store, char *buf, size_t len);
+/*
+ * Bits the handle's context assigns to tiles [first, first + count) of @t,
+ * all from one map generation (returned in @generation if not NULL).  An
+ * engine that needs k to decode PLANES/PACKED output asks here and then
+ * fetches with those explicit bits.  Errors as cxlms_set_context, and
+ * -EINVAL for a bad range.
+ */
+int cxlms_policy_get_bits(struct cxlms_tensor *t, unsigned int first,
+			  unsigned int count, uint8_t *bits,
+			  uint64_t *generation);
+
 #ifdef __cplusplus
 }
 #endif
 
 #endif /* LIBCXLMS_H */
-

@@ -91,6 +91,18 @@ struct cxlms_backend_ops {
 };
 
 extern const struct cxlms_backend_ops cxlms_file_backend;
+extern const struct cxlms_backend_ops cxlms_kernel_backend;
+
+/* --- kernel backend helpers (backend_kernel.c) ------------------------------ */
+
+/* ioctl(fd, CXLMS_IOC(nr), arg): 0 or -errno; EINTR retried except FETCH. */
+int cxlms_kernel_ioctl(int fd, unsigned int nr, void *arg);
+/* -ENOTTY (logged) if the character device @st is not a cxlms device. */
+int cxlms_kernel_check_node(struct cxlms_ctx *ctx, const char *path,
+			    const struct stat *st);
+/* QUERY into @q; -ENOTTY not a cxlms device, -EPROTONOSUPPORT old module. */
+int cxlms_kernel_query(struct cxlms_ctx *ctx, int fd, const char *path,
+		       struct cxlms_ioc_query *q);
 
 struct cxlms_store {
 	int refcount;
@@ -107,6 +119,8 @@ struct cxlms_store {
 	uint32_t *name_slots;
 	uint32_t name_mask;
 	struct cxlms_counters stats;
+	/* lib/policy.c: the handle's context and policy-area mapping */
+	struct cxlms_policy_handle *policy;
 };
 
 /*

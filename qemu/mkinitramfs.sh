@@ -59,6 +59,9 @@ copy_libs() {
 		esac
 		path=${path%% (0x*}
 		gpath=${path#"$SYSROOT"}
+		# Merged /usr: /lib is a symlink in the base image; a real /lib
+		# directory in the payload archive would replace it on unpacking.
+		case $gpath in /lib/* | /lib64/*) gpath=/usr$gpath ;; esac
 		[ -e "$root$gpath" ] && continue
 		[ -n "$also" ] && [ -e "$also$gpath" ] && continue
 		mkdir -p "$root$(dirname "$gpath")"

@@ -47,4 +47,8 @@ else
 	"$O/tools/demo-table" "$MODEL" "$STORE"
 fi
 echo "   ($(took "$t"))"
+t=$(now)
+echo "== 4. two contexts on one store: cxlmsd + bits=policy"
+O=$O daemon/demo-contexts.sh "$MODEL" "$STORE"
+echo "   ($(took "$t"))"
 echo "== demo done in $(took "$t0"); files in $DIR"

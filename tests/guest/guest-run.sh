@@ -84,6 +84,7 @@ case $boot in
 	fi
 	ksft cxlms_ioctl_test ram
 	ksft cxlms_fetch_test ram
+	step "io_uring: uring_cmd FETCH/STATS, libcxlms async API, batching benchmark" sh ./uring.sh
 	if [ -n "$start" ]; then
 		step "libcxlms store files in the region: validated, served like the file backend" \
 			./cxlms-guest-store filecmp "$start" "$size"
@@ -110,6 +111,7 @@ case $boot in
 	fi
 	;;
 esac
+. ./lib-kernel.sh	# libcxlms kernel backend, cxlms attach/copy (both boots)
 
 step "rmmod refused while /dev/cxlms0 is open" rmmod_busy
 step "rmmod after close" rmmod_free

@@ -542,4 +542,48 @@ struct cxlms_ioc_verify {
 #define CXLMS_IOC_STATS		CXLMS_IOC(CXLMS_CMD_STATS)
 #define CXLMS_IOC_VERIFY	CXLMS_IOC(CXLMS_CMD_VERIFY)
 
+/**
+ * DOC: io_uring interface (IORING_OP_URING_CMD)
+ *
+ * FETCH and STATS can also be submitted through io_uring, many per system
+ * call (see docs/async.md).  The ring must be set up with
+ * IORING_SETUP_SQE128 (the payload needs the 80-byte command area; without
+ * it: -EINVAL); IORING_SETUP_IOPOLL rings are refused (-EOPNOTSUPP).
+ * sqe->cmd_op is the ioctl command number (CXLMS_IOC_FETCH, CXLMS_IOC_STATS;
+ * anything else -ENOTTY) and the payload in sqe->cmd is validated by the
+ * same path as the ioctl, with the payload's @size in place of the ioctl
+ * struct's (at most CXLMS_URING_PAYLOAD bytes, else -E2BIG).
+ *
+ * - FETCH: the payload IS &struct cxlms_ioc_fetch, inline (64 bytes).  The
+ *   CQE's res is bytes_written or -errno, exactly what the ioctl returns;
+ *   with IORING_SETUP_CQE32, big_cqe[0] is bytes_read.  The struct is not
+ *   written back.  res is 32 bits: a request whose output would exceed
+ *   INT_MAX bytes fails with -EOVERFLOW before anything is written.
+ * - STATS: the payload is &struct cxlms_uring_indirect pointing at a
+ *   &struct cxlms_ioc_stats, which is then handled exactly as by the ioctl
+ *   (read, validated, filled in and copied back); res is 0 or -errno.
+ *
+ * Every request completes on its own: a failed one never affects others in
+ * the batch.  Requests that cannot block complete during submission; those
+ * that would sleep (the debugfs link model, a contended lock) are handed to
+ * io_uring's workers, where IORING_OP_ASYNC_CANCEL can still cancel them
+ * until they start.
+ */
+
+/* Bytes of sqe->cmd with IORING_SETUP_SQE128. */
+#define CXLMS_URING_PAYLOAD	80
+
+/**
+ * struct cxlms_uring_indirect - uring_cmd payload of commands whose struct
+ * does not fit in the SQE (STATS): a pointer to the ioctl struct
+ * @size: sizeof(struct cxlms_uring_indirect)
+ * @flags: must be 0
+ * @arg: user pointer to the command's ioctl struct
+ */
+struct cxlms_uring_indirect {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 arg;
+};
+
 #endif /* _UAPI_LINUX_CXLMS_H */
