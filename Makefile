@@ -34,6 +34,7 @@ include cli/cli.mk
 include daemon/daemon.mk
 include tests/tests.mk
 include driver/driver.mk
+include tools/bench/bench.mk
 
 .PHONY: all deps check check-unit check-san check-integ check-qemu demo clean
 all: $(ALL_TARGETS)

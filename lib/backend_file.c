@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "simd/simd.h"
 
 struct file_backend {
 	uint8_t *map;
@@ -131,10 +132,10 @@ static int64_t file_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
 	unsigned int i;
 
 	for (i = first; i < first + count; i++) {
-		cxlms_s64 n = cxlms_fetch_tile(tile_ptr(s, t, i), &t->geom,
-					       cxlms_dirent_tile_elems(&t->d, i),
-					       bits, out, recon, dst + done,
-					       len - done);
+		cxlms_s64 n = cxlms_simd_fetch_tile(tile_ptr(s, t, i), &t->geom,
+						    cxlms_dirent_tile_elems(&t->d, i),
+						    bits, out, recon, dst + done,
+						    len - done);
 		if (n < 0)
 			return n;
 		done += (uint64_t)n;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "private.h"
+#include "simd/simd.h"
 #include "quant.h"
 #include "safetensors.h"
 #include "writer.h"
@@ -92,7 +93,7 @@ static int write_tile(struct cxlms_ctx *ctx, struct cxlms_writer *w,
 		}
 		if (rc)
 			return rc;
-		rc = cxlms_place_int8(mem, &g, n, 0, b->codes, n);
+		rc = cxlms_simd_place_int8(mem, &g, n, 0, b->codes, n);
 		if (!rc)
 			rc = cxlms_place_scales(mem, &g, n, b->scales,
 						(uint32_t)(rows * gpr));
@@ -108,7 +109,7 @@ static int write_tile(struct cxlms_ctx *ctx, struct cxlms_writer *w,
 		}
 		if (rc)
 			return rc;
-		rc = cxlms_place_16(mem, &g, n, 0, b->vals, n);
+		rc = cxlms_simd_place_16(mem, &g, n, 0, b->vals, n);
 	}
 	if (rc)
 		cxlms_err(ctx, "tensor '%s': tile %u: placement failed (%d)",

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Run-time dispatch of the bit-plane kernels.
+ *
+ * This file is built for baseline x86-64: it only asks the CPU what it
+ * has and calls into the per-ISA objects when it may.  Every request is
+ * validated with the portable codec's own functions first, and anything
+ * invalid or unusual is handed to the portable codec whole, so errors and
+ * edge cases are the reference's by construction.  Placement splits a
+ * range into an unaligned head (portable), whole 512-element blocks
+ * (SIMD, streaming stores) and a tail (portable): the codec guarantees
+ * any split gives the same planes.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simd_priv.h"
+
+static const char *const isa_names[CXLMS_ISA_COUNT] = {
+	[CXLMS_ISA_PORTABLE] = "portable",
+	[CXLMS_ISA_AVX2] = "avx2",
+	[CXLMS_ISA_AVX512] = "avx512",
+	[CXLMS_ISA_GFNI] = "gfni",
+};
+
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+static enum cxlms_simd_isa cur_isa;
+static const struct simd_ops *cur_ops;	/* NULL: portable */
+static char isa_note[160];
+static unsigned long portable_calls;
+
+unsigned long cxlms_simd_portable_calls(void)
+{
+	return __atomic_load_n(&portable_calls, __ATOMIC_RELAXED);
+}
+
+/* Count only valid requests: invalid ones go to the codec for its error. */
+static inline void count_portable(void)
+{
+	__atomic_fetch_add(&portable_calls, 1, __ATOMIC_RELAXED);
+}
+
+const char *cxlms_simd_isa_str(enum cxlms_simd_isa isa)
+{
+	return (unsigned int)isa < CXLMS_ISA_COUNT ? isa_names[isa] : "unknown";
+}
+
+int cxlms_simd_isa_supported(enum cxlms_simd_isa isa)
+{
+#if defined(__x86_64__) && defined(CXLMS_HAVE_SIMD)
+	__builtin_cpu_init();
+	switch (isa) {
+	case CXLMS_ISA_PORTABLE:
+		return 1;
+	case CXLMS_ISA_AVX2:
+		return __builtin_cpu_supports("avx2");
+	case CXLMS_ISA_AVX512:
+		return __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512vl");
+	case CXLMS_ISA_GFNI:
+		return __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512vl") &&
+		       __builtin_cpu_supports("avx512vbmi") &&
+		       __builtin_cpu_supports("gfni");
+	default:
+		return 0;
+	}
+#else
+	return isa == CXLMS_ISA_PORTABLE;
+#endif
+}
+
+static const struct simd_ops *isa_ops(enum cxlms_simd_isa isa)
+{
+#if defined(__x86_64__) && defined(CXLMS_HAVE_SIMD)
+	switch (isa) {
+	case CXLMS_ISA_AVX2:
+		return cxlms_simd_ops_avx2();
+	case CXLMS_ISA_AVX512:
+		return cxlms_simd_ops_avx512();
+	case CXLMS_ISA_GFNI:
+		return cxlms_simd_ops_gfni();
+	default:
+		break;
+	}
+#endif
+	return NULL;
+}
+
+static enum cxlms_simd_isa best_isa(void)
+{
+	int isa;
+
+	for (isa = CXLMS_ISA_COUNT - 1; isa > CXLMS_ISA_PORTABLE; isa--)
+		if (cxlms_simd_isa_supported((enum cxlms_simd_isa)isa))
+			return (enum cxlms_simd_isa)isa;
+	return CXLMS_ISA_PORTABLE;
+}
+
+static void simd_init(void)
+{
+	const char *force = getenv("CXLMS_FORCE_ISA");
+	enum cxlms_simd_isa isa = best_isa();
+	int i;
+
+	if (force && *force) {
+		for (i = 0; i < CXLMS_ISA_COUNT; i++)
+			if (!strcmp(force, isa_names[i]))
+				break;
+		if (i == CXLMS_ISA_COUNT)
+			snprintf(isa_note, sizeof(isa_note),
+				 "CXLMS_FORCE_ISA=%.40s is unknown "
+				 "(portable, avx2, avx512, gfni); using %s",
+				 force, isa_names[isa]);
+		else if (!cxlms_simd_isa_supported((enum cxlms_simd_isa)i))
+			snprintf(isa_note, sizeof(isa_note),
+				 "CXLMS_FORCE_ISA=%s is not supported by this CPU; using %s",
+				 force, isa_names[isa]);
+		else
+			isa = (enum cxlms_simd_isa)i;
+	}
+	cur_isa = isa;
+	cur_ops = isa_ops(isa);
+}
+
+static inline const struct simd_ops *simd_ops(void)
+{
+	pthread_once(&simd_once, simd_init);
+	return cur_ops;
+}
+
+const char *cxlms_simd_isa_name(void)
+{
+	simd_ops();
+	return isa_names[cur_isa];
+}
+
+const char *cxlms_simd_isa_note(void)
+{
+	simd_ops();
+	return isa_note[0] ? isa_note : NULL;
+}
+
+int cxlms_simd_set_isa(enum cxlms_simd_isa isa)
+{
+	simd_ops();
+	if (!cxlms_simd_isa_supported(isa))
+		return -EOPNOTSUPP;
+	cur_isa = isa;
+	cur_ops = isa_ops(isa);
+	return 0;
+}
+
+/* --- fetch ------------------------------------------------------------ */
+
+static inline cxlms_u16 get_le16(const cxlms_u8 *p)
+{
+	return (cxlms_u16)(p[0] | (p[1] << 8));
+}
+
+/* Q8.8 levels of the 2^k buckets, as the codec defines them. */
+static void int8_levels(const cxlms_u8 *tile, const struct cxlms_tile_layout *l,
+			cxlms_u32 k, int recon, cxlms_s16 *lv)
+{
+	cxlms_u32 u;
+
+	for (u = 0; u < (1u << k); u++) {
+		/* Sign-extended k-bit pattern scaled back to a code. */
+		cxlms_s32 s = (cxlms_s32)(u << (32 - k)) >> (32 - k);
+		cxlms_s32 floor_q8 = s * (1 << (8 - k)) * 256;
+
+		if (k == 8)
+			lv[u] = (cxlms_s16)floor_q8;
+		else if (recon == CXLMS_RECON_FLOOR)
+			lv[u] = (cxlms_s16)floor_q8;
+		else if (recon == CXLMS_RECON_MIDPOINT)
+			lv[u] = (cxlms_s16)(floor_q8 + (1 << (7 - k)) * 256);
+		else
+			lv[u] = (cxlms_s16)get_le16(tile + l->table_off +
+						    2 * ((1u << k) - 2 + u));
+	}
+}
+
+/* Inf/NaN scales are invalid input; their corner cases stay portable. */
+static int scales_special(const cxlms_u8 *scales, cxlms_u64 len)
+{
+	cxlms_u64 i;
+
+	for (i = 0; i < len; i += 2)
+		if ((get_le16(scales + i) & 0x7c00) == 0x7c00)
+			return 1;
+	return 0;
+}
+
+/* Scales and levels after the data, alignment gaps zeroed (as the codec). */
+static void int8_side_data(const struct simd_fetch *f,
+			   const struct cxlms_fetch_layout *fl)
+{
+	cxlms_u8 *dst = f->dst;
+	cxlms_u64 end = fl->data_len;
+	cxlms_u32 j;
+
+	if (fl->scales_len) {
+		memset(dst + end, 0, fl->scales_off - end);
+		memcpy(dst + fl->scales_off, f->tile + f->l->scales_off, fl->scales_len);
+		end = fl->scales_off + fl->scales_len;
+	}
+	if (fl->levels_len) {
+		memset(dst + end, 0, fl->levels_off - end);
+		for (j = 0; j < (1u << f->k); j++) {
+			dst[fl->levels_off + 2 * j] = (cxlms_u8)f->levels[j];
+			dst[fl->levels_off + 2 * j + 1] = (cxlms_u8)((cxlms_u16)f->levels[j] >> 8);
+		}
+		end = fl->levels_off + fl->levels_len;
+	}
+	if (fl->total > end)
+		memset(dst + end, 0, fl->total - end);
+}
+
+cxlms_s64 cxlms_simd_fetch_tile(const void *tile, const struct cxlms_tile_geom *g,
+				cxlms_u32 n_elems, cxlms_u32 bits, cxlms_u32 out,
+				cxlms_u32 recon, void *dst, cxlms_u64 dst_len)
+{
+	const struct simd_ops *ops = simd_ops();
+	struct cxlms_fetch_layout fl;
+	struct cxlms_tile_layout l;
+	struct simd_fetch f;
+	cxlms_s16 lv[256];
+
+	if (cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl) ||
+	    dst_len < fl.total || cxlms_tile_layout(g, &l))
+		return cxlms_fetch_tile(tile, g, n_elems, bits, out, recon, dst, dst_len);
+	/* PLANES is a memcpy per plane; the codec does that as well as anyone. */
+	if (!ops || out == CXLMS_OUT_PLANES)
+		goto portable;
+
+	f.tile = tile;
+	f.g = g;
+	f.l = &l;
+	f.n = n_elems;
+	f.k = bits;
+	f.out = out;
+	f.recon = cxlms_recon_resolve(g->fmt, recon);
+	f.levels = lv;
+	f.dst = dst;
+	if (g->fmt == CXLMS_FMT_INT8) {
+		if (!ops->fetch_int8)
+			goto portable;
+		if ((out == CXLMS_OUT_F32 || out == CXLMS_OUT_BF16) &&
+		    scales_special(f.tile + l.scales_off,
+				   (cxlms_u64)n_elems / g->cols * l.groups_per_row * 2))
+			goto portable;
+		int8_levels(tile, &l, bits, f.recon, lv);
+		if (ops->fetch_int8(&f))
+			goto portable;
+		int8_side_data(&f, &fl);
+	} else {
+		if (!ops->fetch_16 || ops->fetch_16(&f))
+			goto portable;
+	}
+	return (cxlms_s64)fl.total;
+
+portable:
+	count_portable();
+	return cxlms_fetch_tile(tile, g, n_elems, bits, out, recon, dst, dst_len);
+}
+
+/* --- placement -------------------------------------------------------- */
+
+/* The codec's own argument checks; false sends the call to it for the error. */
+static int place_args_ok(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+			 cxlms_u32 elem_off, cxlms_u32 count,
+			 struct cxlms_tile_layout *l)
+{
+	cxlms_u32 end;
+
+	if (cxlms_tile_layout(g, l))
+		return 0;
+	if (!n_elems || n_elems > l->elems || n_elems % g->cols)
+		return 0;
+	if (elem_off % 8 || __builtin_add_overflow(elem_off, count, &end) ||
+	    end > n_elems || (end % 8 && end != n_elems))
+		return 0;
+	return 1;
+}
+
+/*
+ * Split [elem_off, elem_off + count) so the middle starts on a 64-byte
+ * aligned plane byte: plane starts and strides are multiples of 64, so
+ * one plane's alignment is every plane's.  Returns the number of whole
+ * blocks of the middle, 0 when there is none.
+ */
+static cxlms_u32 place_split(const cxlms_u8 *planes, cxlms_u32 elem_off,
+			     cxlms_u32 count, cxlms_u32 *head)
+{
+	uintptr_t addr = (uintptr_t)(planes + elem_off / 8);
+	cxlms_u32 pad = (cxlms_u32)(-addr & (SIMD_BLOCK_BYTES - 1));
+
+	if ((cxlms_u64)pad * 8 >= count)
+		return 0;
+	*head = pad * 8;
+	return (count - *head) / SIMD_BLOCK;
+}
+
+int cxlms_simd_place_int8(void *tile, const struct cxlms_tile_geom *g,
+			  cxlms_u32 n_elems, cxlms_u32 elem_off,
+			  const cxlms_s8 *codes, cxlms_u32 count)
+{
+	const struct simd_ops *ops = simd_ops();
+	struct cxlms_tile_layout l;
+	cxlms_u32 head = 0, nblk, mid, rest;
+	cxlms_u8 *planes;
+	int ret;
+
+	if (g->fmt != CXLMS_FMT_INT8 || !place_args_ok(g, n_elems, elem_off, count, &l))
+		return cxlms_place_int8(tile, g, n_elems, elem_off, codes, count);
+	if (!ops || !ops->place_int8)
+		goto portable;
+	planes = (cxlms_u8 *)tile + l.planes_off;
+	nblk = place_split(planes, elem_off, count, &head);
+	if (!nblk)
+		goto portable;
+	mid = nblk * SIMD_BLOCK;
+	if (head) {
+		ret = cxlms_place_int8(tile, g, n_elems, elem_off, codes, head);
+		if (ret)
+			return ret;
+	}
+	ops->place_int8(planes + (elem_off + head) / 8, l.plane_stride,
+			(const cxlms_u8 *)codes + head, nblk);
+	rest = count - head - mid;
+	if (rest)
+		return cxlms_place_int8(tile, g, n_elems, elem_off + head + mid,
+					codes + head + mid, rest);
+	return 0;
+
+portable:
+	count_portable();
+	return cxlms_place_int8(tile, g, n_elems, elem_off, codes, count);
+}
+
+int cxlms_simd_place_16(void *tile, const struct cxlms_tile_geom *g,
+			cxlms_u32 n_elems, cxlms_u32 elem_off,
+			const cxlms_u16 *vals, cxlms_u32 count)
+{
+	const struct simd_ops *ops = simd_ops();
+	struct cxlms_tile_layout l;
+	cxlms_u32 head = 0, nblk, mid, rest;
+	cxlms_u8 *planes;
+	int ret;
+
+	if ((g->fmt != CXLMS_FMT_BF16 && g->fmt != CXLMS_FMT_FP16) ||
+	    !place_args_ok(g, n_elems, elem_off, count, &l))
+		return cxlms_place_16(tile, g, n_elems, elem_off, vals, count);
+	if (!ops || !ops->place_16)
+		goto portable;
+	planes = (cxlms_u8 *)tile + l.planes_off;
+	nblk = place_split(planes, elem_off, count, &head);
+	if (!nblk)
+		goto portable;
+	mid = nblk * SIMD_BLOCK;
+	if (head) {
+		ret = cxlms_place_16(tile, g, n_elems, elem_off, vals, head);
+		if (ret)
+			return ret;
+	}
+	ops->place_16(planes + (elem_off + head) / 8, l.plane_stride,
+		      vals + head, nblk, g->fmt);
+	rest = count - head - mid;
+	if (rest)
+		return cxlms_place_16(tile, g, n_elems, elem_off + head + mid,
+				      vals + head + mid, rest);
+	return 0;
+
+portable:
+	count_portable();
+	return cxlms_place_16(tile, g, n_elems, elem_off, vals, count);
+}

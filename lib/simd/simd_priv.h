@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Between the dispatcher (simd.c) and the per-ISA kernel objects.
+ *
+ * The dispatcher validates everything with the portable codec's own
+ * functions, so a kernel only ever sees a valid request; it answers 0
+ * (done) or SIMD_DECLINE (the portable codec does it instead).  Kernels
+ * work on blocks of 512 elements: 64 bytes, one cache line, of each plane.
+ */
+#ifndef CXLMS_SIMD_PRIV_H
+#define CXLMS_SIMD_PRIV_H
+
+#include "simd.h"
+
+#define SIMD_BLOCK	512	/* elements per block */
+#define SIMD_BLOCK_BYTES (SIMD_BLOCK / 8)
+#define SIMD_DECLINE	1
+
+/**
+ * struct simd_fetch - one validated fetch
+ * @tile, @g, @l: the tile, its geometry and full-tile layout
+ * @n: elements in this tile, @k: planes read
+ * @out: CXLMS_OUT_*, never PLANES (that is a memcpy the codec does)
+ * @recon: resolved (never DEFAULT)
+ * @levels: INT8: the 2^k Q8.8 levels of @recon, indexed by the pattern u
+ * @dst: output data (side data is written by the dispatcher)
+ */
+struct simd_fetch {
+	const cxlms_u8 *tile;
+	const struct cxlms_tile_geom *g;
+	const struct cxlms_tile_layout *l;
+	cxlms_u32 n, k, out;
+	int recon;
+	const cxlms_s16 *levels;
+	cxlms_u8 *dst;
+};
+
+/**
+ * struct simd_ops - one ISA's kernels (NULL members: always portable)
+ * @fetch_int8, @fetch_16: the data part of a fetch; 0 or SIMD_DECLINE
+ * @place_int8: @nblk whole blocks of codes into plane bytes @planes,
+ *	@planes + @stride, ...; @planes is 64-byte aligned (streaming stores)
+ * @place_16: the same for 16-bit patterns of format @fmt (quiets sNaNs)
+ */
+struct simd_ops {
+	int (*fetch_int8)(const struct simd_fetch *f);
+	int (*fetch_16)(const struct simd_fetch *f);
+	void (*place_int8)(cxlms_u8 *planes, cxlms_u32 stride,
+			   const cxlms_u8 *codes, cxlms_u32 nblk);
+	void (*place_16)(cxlms_u8 *planes, cxlms_u32 stride,
+			 const cxlms_u16 *vals, cxlms_u32 nblk, cxlms_u32 fmt);
+};
+
+/* Each returns its table; call only when the CPU has the ISA. */
+const struct simd_ops *cxlms_simd_ops_avx2(void);
+const struct simd_ops *cxlms_simd_ops_avx512(void);
+const struct simd_ops *cxlms_simd_ops_gfni(void);
+
+/*
+ * Scale group runs: elements [e, end) of a tile all use scale @sidx.
+ * Groups never straddle rows, so a run ends at a group or row end.
+ */
+static inline cxlms_u32 simd_group_run(const struct cxlms_tile_geom *g,
+				       cxlms_u32 gpr, cxlms_u32 e,
+				       cxlms_u32 limit, cxlms_u32 *sidx)
+{
+	cxlms_u32 row = e / g->cols, col = e % g->cols;
+	cxlms_u32 grp = col / g->group_size;
+	cxlms_u64 end = (cxlms_u64)row * g->cols +
+			(cxlms_u64)(grp + 1) * g->group_size;
+	cxlms_u64 row_end = (cxlms_u64)(row + 1) * g->cols;
+
+	*sidx = row * gpr + grp;
+	if (end > row_end)
+		end = row_end;
+	return end < limit ? (cxlms_u32)end : limit;
+}
+
+#endif /* CXLMS_SIMD_PRIV_H */
