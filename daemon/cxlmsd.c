@@ -4,7 +4,9 @@
  *
  * Reads /etc/cxlms/cxlmsd.conf (+ conf.d drop-ins), computes one precision
  * map per context for the store it serves and publishes them into the
- * store's policy area, where every fetching process sees them.  One event
+ * store's policy area, where every fetching process sees them; for a
+ * device (/dev/cxlmsN) the same maps go to the module by SET_MAP, and the
+ * read rate comes from the device's own counters.  One event
  * loop (epoll): signals through a signalfd (SIGHUP reloads, SIGTERM/SIGINT
  * stop), the control socket and its clients, and an interval timer that
  * samples the read rate for pressure mode and applies pending importance
@@ -77,6 +79,9 @@ struct daemon {
 	uint64_t load_bytes;	/* since the last tick */
 	uint64_t rate;		/* bytes/s over the last interval */
 	uint64_t last_tick_ns;	/* CLOCK_MONOTONIC of the last tick */
+	/* Kernel store: the device's bytes read at the last tick (STATS). */
+	uint64_t dev_read_last;
+	bool dev_read_valid;
 	int efd, sfd, lfd, tfd;
 	dev_t tried_dev;	/* last replaced store file we tried */
 	ino_t tried_ino;
@@ -490,6 +495,31 @@ static void check_store_replaced(struct daemon *d)
 		arm_timer(d);
 }
 
+/*
+ * A kernel store counts every process's reads itself: add the device's
+ * bytes read since the last tick to what engines reported.  A counter
+ * reset (STATS_RESET) just restarts the sampling.
+ */
+static void sample_device(struct daemon *d)
+{
+	struct cxlms_stats st;
+	uint64_t sum;
+	unsigned int i;
+
+	if (!d->cur.store || strcmp(cxlms_store_get_backend(d->cur.store), "kernel") ||
+	    cxlms_store_get_stats(d->cur.store, &st)) {
+		d->dev_read_valid = false;
+		return;
+	}
+	sum = st.side_bytes;
+	for (i = 0; i < CXLMS_MAX_PLANES; i++)
+		sum += st.plane_bytes[i];
+	if (d->dev_read_valid && sum >= d->dev_read_last)
+		d->load_bytes += sum - d->dev_read_last;
+	d->dev_read_last = sum;
+	d->dev_read_valid = true;
+}
+
 static void tick(struct daemon *d)
 {
 	struct serving *s = &d->cur;
@@ -500,6 +530,7 @@ static void tick(struct daemon *d)
 	uint64_t ns;
 
 	check_store_replaced(d);
+	sample_device(d);
 
 	/* The time that really passed: a late tick must not inflate the rate. */
 	clock_gettime(CLOCK_MONOTONIC, &now);

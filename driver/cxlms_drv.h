@@ -10,6 +10,9 @@
  *   cxlms_store.meta_lock   mutex: directory and superblock updates, listing
  *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, FETCH/VERIFY read
  *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce buffer
+ *   cxlms_dev.map_lock      mutex: SET_MAP and DETACH swapping the maps
+ *                           (readers use RCU + a reference, policy.c)
+ *   cxlms_file.ctx_lock     spinlock: the fd's context name
  */
 #ifndef CXLMS_DRV_H
 #define CXLMS_DRV_H
@@ -18,6 +21,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 
 #include "bitplane.h"
@@ -81,12 +85,17 @@ struct cxlms_dev {
 	struct dentry *debugfs;
 	u64 link_bytes_per_sec;		/* debugfs knob, 0 = no link model */
 	u64 link_latency_ns;		/* debugfs knob */
+	/* Precision maps (policy.c): NULL until SET_MAP, dropped by DETACH. */
+	struct cxlms_map __rcu *map;
+	struct mutex map_lock;
+	u64 map_seq;			/* last generation handed out */
 };
 
 struct cxlms_file {
 	struct cxlms_dev *dev;
-	/* Active context of this fd (CXLMS_CMD_SET_CONTEXT, cxlmsd issue). */
-	u32 context;
+	/* Context of this fd's policy fetches ("" = the maps' default). */
+	spinlock_t ctx_lock;
+	char context[CXLMS_MAP_NAME_MAX];
 	/* Threads sharing an fd take turns with its bounce buffer. */
 	struct mutex bounce_lock;
 	void *bounce;
@@ -126,5 +135,22 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 void cxlms_counters_read(struct cxlms_counters *c, struct cxlms_ioc_stats *st,
 			 bool reset);
 void cxlms_file_release_bounce(struct cxlms_file *cf);
+
+/* policy.c: precision maps; checks run in cmd_prepare(), no state */
+struct cxlms_map;
+int cxlms_policy_check_set_map(struct cxlms_ioc_set_map *m);
+int cxlms_policy_check_set_context(struct cxlms_ioc_set_context *c);
+int cxlms_policy_check_get_map(struct cxlms_ioc_get_map *g);
+/* Called with attach_lock held for read. */
+int cxlms_policy_set_map(struct cxlms_file *cf, struct cxlms_store *s,
+			 struct cxlms_ioc_set_map *m);
+int cxlms_policy_set_context(struct cxlms_file *cf,
+			     struct cxlms_ioc_set_context *c);
+int cxlms_policy_get_map(struct cxlms_file *cf, struct cxlms_store *s,
+			 struct cxlms_ioc_get_map *g);
+int cxlms_policy_fetch(struct cxlms_file *cf, struct cxlms_store *s,
+		       struct cxlms_ioc_fetch *f);
+/* Forget the maps (DETACH, module exit). */
+void cxlms_policy_drop(struct cxlms_dev *dev);
 
 #endif /* CXLMS_DRV_H */

@@ -80,7 +80,20 @@ $(URING_GUEST_BINS): %: %.o $(URING_UTIL_OBJ) $(KSFT_UTIL_OBJ) $(CODEC_OBJS) \
 		$(KSFT_UTIL_OBJ) $(CODEC_OBJS) $(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
 GUEST_BINS += $(URING_GUEST_BINS)
 
-$(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES)
+# cxlmsd and its engine-like probe on /dev/cxlms0 (tests/guest/policy.sh);
+# libinih and libm next to them (RUNPATH $ORIGIN) like the programs above.
+KP_CXLMSD := $(O)/tests/guest/cxlmsd
+KP_PROBE  := $(O)/tests/guest/cxlms-policy-probe
+$(KP_CXLMSD): $(O)/daemon/cxlmsd.o $(CXLMSD_CORE) $(LIBCXLMS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $(filter %.o,$^) $(LIBCXLMS_A) \
+		$(INIH_LIBS) $(LIBCXLMS_LDLIBS) -lm
+$(KP_PROBE): $(O)/daemon/policy-probe.o $(O)/tools/st-read.o $(LIBCXLMS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $(filter %.o,$^) $(LIBCXLMS_A) \
+		$(LIBCXLMS_LDLIBS) -lm
+
+$(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KP_CXLMSD) $(KP_PROBE)
 	rm -rf $@
 	mkdir -p $@
 	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh \
@@ -88,6 +101,8 @@ $(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES)
 	mkdir -p $@/kb
 	cp $(KB_BINS) tests/guest/lib-kernel.sh $@/
 	cp -L $$($(CC) -print-file-name=libm.so.6) $@/
+	cp $(KP_CXLMSD) $(KP_PROBE) tests/guest/policy.sh $@/
+	cp -L $$($(CC) -print-file-name=libinih.so.1) $@/
 	cp $(KB_STORES) $@/kb/
 
 qemu-check: $(PAYLOAD)

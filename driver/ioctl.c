@@ -25,6 +25,9 @@ union cxlms_ioc_buf {
 	struct cxlms_ioc_fetch fetch;
 	struct cxlms_ioc_stats stats;
 	struct cxlms_ioc_verify verify;
+	struct cxlms_ioc_set_map set_map;
+	struct cxlms_ioc_set_context set_context;
+	struct cxlms_ioc_get_map get_map;
 };
 
 struct cxlms_ioctl_op {
@@ -148,8 +151,6 @@ static int check_fetch(union cxlms_ioc_buf *u)
 	if (!f->tile_count ||
 	    check_add_overflow(f->tile_first, f->tile_count, &end))
 		return -EINVAL;
-	if (f->bits == CXLMS_BITS_POLICY)
-		return -EOPNOTSUPP;	/* until cxlmsd maps exist */
 	return 0;
 }
 
@@ -172,6 +173,21 @@ static int check_verify(union cxlms_ioc_buf *u)
 	return 0;
 }
 
+static int check_set_map(union cxlms_ioc_buf *u)
+{
+	return cxlms_policy_check_set_map(&u->set_map);
+}
+
+static int check_set_context(union cxlms_ioc_buf *u)
+{
+	return cxlms_policy_check_set_context(&u->set_context);
+}
+
+static int check_get_map(union cxlms_ioc_buf *u)
+{
+	return cxlms_policy_check_get_map(&u->get_map);
+}
+
 /* --- handlers ---------------------------------------------------------- */
 
 static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u);
@@ -185,6 +201,8 @@ static int do_attach(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 
 static int do_detach(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 {
+	/* Maps describe this store's directory: they go with it. */
+	cxlms_policy_drop(cf->dev);
 	cxlms_store_detach(cf->dev);
 	return 0;
 }
@@ -211,6 +229,8 @@ static int do_seal(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 
 static int do_fetch(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 {
+	if (u->fetch.bits == CXLMS_BITS_POLICY)
+		return cxlms_policy_fetch(cf, cf->dev->store, &u->fetch);
 	return cxlms_fetch(cf, cf->dev->store, &u->fetch);
 }
 
@@ -238,6 +258,21 @@ static int do_stats(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 static int do_verify(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 {
 	return cxlms_store_verify(cf->dev->store, &u->verify);
+}
+
+static int do_set_map(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+{
+	return cxlms_policy_set_map(cf, cf->dev->store, &u->set_map);
+}
+
+static int do_set_context(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+{
+	return cxlms_policy_set_context(cf, &u->set_context);
+}
+
+static int do_get_map(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+{
+	return cxlms_policy_get_map(cf, cf->dev->store, &u->get_map);
 }
 
 #define OP(nr, type, flg, adm, store, fnc, chk)				\
@@ -279,6 +314,12 @@ static const struct cxlms_ioctl_op cxlms_ops[] = {
 		.needs_store = true, .copy_out_on_error = true,
 		.fn = do_verify, .check = check_verify,
 	},
+	OP(CXLMS_CMD_SET_MAP, cxlms_ioc_set_map, 0, true, true, do_set_map,
+	   check_set_map),
+	OP(CXLMS_CMD_SET_CONTEXT, cxlms_ioc_set_context, 0, false, true,
+	   do_set_context, check_set_context),
+	OP(CXLMS_CMD_GET_MAP, cxlms_ioc_get_map, CXLMS_GET_MAP_NAMED, false,
+	   true, do_get_map, check_get_map),
 };
 
 static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u)
@@ -289,7 +330,8 @@ static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 	u32 fmt, out, k, nr;
 
 	q->abi_revision = CXLMS_ABI_REVISION;
-	q->caps = CXLMS_CAP_RAM | CXLMS_CAP_CXL | CXLMS_CAP_STATS_RESET;
+	q->caps = CXLMS_CAP_RAM | CXLMS_CAP_CXL | CXLMS_CAP_STATS_RESET |
+		  CXLMS_CAP_POLICY;
 	if (cf->dev->debugfs && !IS_ERR(cf->dev->debugfs))
 		q->caps |= CXLMS_CAP_LINK_MODEL;
 	for (nr = 0; nr < ARRAY_SIZE(cxlms_ops); nr++)

@@ -11,6 +11,7 @@
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 
 #include "cxlms_drv.h"
@@ -26,6 +27,7 @@ static int cxlms_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	cf->dev = &cxlms_dev0;
 	mutex_init(&cf->bounce_lock);
+	spin_lock_init(&cf->ctx_lock);
 	file->private_data = cf;
 	return 0;
 }
@@ -80,6 +82,7 @@ static int __init cxlms_init(void)
 	int ret;
 
 	init_rwsem(&dev->attach_lock);
+	mutex_init(&dev->map_lock);
 	dev->misc.minor = MISC_DYNAMIC_MINOR;
 	dev->misc.name = "cxlms0";
 	dev->misc.fops = &cxlms_fops;
@@ -109,6 +112,9 @@ static void __exit cxlms_exit(void)
 	if (dev->store)
 		cxlms_store_detach(dev);
 	up_write(&dev->attach_lock);
+	cxlms_policy_drop(dev);
+	/* The maps' RCU callbacks are module code: let them finish first. */
+	rcu_barrier();
 	debugfs_remove_recursive(dev->debugfs);
 }
 

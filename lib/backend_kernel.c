@@ -84,6 +84,7 @@ int cxlms_kernel_query(struct cxlms_ctx *ctx, int fd, const char *path,
 		cxlms_err(ctx, "%s: QUERY: %s", path, strerror(-rc));
 		return rc;
 	}
+	/* Revision 1 serves everything but precision maps (revision 2). */
 	if (q->abi_revision < 1) {
 		cxlms_err(ctx, "%s: module ABI revision %u, libcxlms needs 1..%u",
 			  path, q->abi_revision, CXLMS_ABI_REVISION);
@@ -374,6 +375,85 @@ const struct cxlms_backend_ops cxlms_kernel_backend = {
 	.get_stats = kernel_get_stats,
 	.reset_stats = kernel_reset_stats,
 };
+
+/* --- precision maps (ABI revision 2, docs/uapi.md) -------------------------- */
+
+/* A module before revision 2 answers -ENOTTY: no maps there. */
+static int map_err(struct cxlms_store *s, const char *what, int rc)
+{
+	if (rc == -ENOTTY) {
+		cxlms_err(s->ctx, "%s: the module has no precision maps (ABI revision 1)",
+			  s->path);
+		return -EOPNOTSUPP;
+	}
+	if (rc != -ENODATA && rc != -ENOENT)
+		cxlms_dbg(s->ctx, "%s: %s: %s", s->path, what, strerror(-rc));
+	return rc;
+}
+
+int cxlms_kernel_set_map(struct cxlms_store *s, unsigned int n_contexts,
+			 unsigned int default_context,
+			 const struct cxlms_ioc_map_context *ctx,
+			 unsigned int n_tiles, const uint8_t *maps,
+			 uint64_t *generation)
+{
+	struct cxlms_ioc_set_map m = {
+		.size = sizeof(m),
+		.n_contexts = n_contexts,
+		.default_context = default_context,
+		.n_tensors = s->n_tensors,
+		.n_tiles = n_tiles,
+		.ctx_size = sizeof(*ctx),
+		.contexts = (uintptr_t)ctx,
+		.maps = (uintptr_t)maps,
+		.maps_len = (uint64_t)n_contexts * n_tiles,
+	};
+	int rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_SET_MAP, &m);
+
+	if (rc == -ESTALE)
+		cxlms_err(s->ctx, "%s: the device's directory changed since it was opened",
+			  s->path);
+	else if (rc == -EPERM)
+		cxlms_err(s->ctx, "%s: SET_MAP needs CAP_SYS_ADMIN", s->path);
+	if (rc)
+		return map_err(s, "SET_MAP", rc);
+	*generation = m.generation;
+	return 0;
+}
+
+int cxlms_kernel_set_context(struct cxlms_store *s, const char *name)
+{
+	struct cxlms_ioc_set_context c = { .size = sizeof(c) };
+
+	if (strlen(name) >= sizeof(c.name))
+		return -ENOENT;
+	memcpy(c.name, name, strlen(name));
+	return map_err(s, "SET_CONTEXT", cxlms_kernel_ioctl(s->fd, CXLMS_CMD_SET_CONTEXT, &c));
+}
+
+int cxlms_kernel_get_map(struct cxlms_store *s, unsigned int tensor,
+			 unsigned int first, unsigned int count, uint8_t *bits,
+			 uint64_t *generation, char context[CXLMS_MAP_NAME_MAX])
+{
+	struct cxlms_ioc_get_map g = {
+		.size = sizeof(g),
+		.tensor = tensor,
+		.tile_first = first,
+		.tile_count = count,
+		.bits = (uintptr_t)bits,
+	};
+	int rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_GET_MAP, &g);
+
+	if (rc)
+		return map_err(s, "GET_MAP", rc);
+	if (generation)
+		*generation = g.generation;
+	if (context) {
+		memcpy(context, g.context, CXLMS_MAP_NAME_MAX);
+		context[CXLMS_MAP_NAME_MAX - 1] = '\0';
+	}
+	return 0;
+}
 
 /* --- device management: attach, detach, info, copy ------------------------- */
 

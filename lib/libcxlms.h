@@ -390,9 +390,10 @@ int cxlms_import_safetensors(struct cxlms_ctx *ctx, const char *in_path,
  * Choose the context whose precision map fetches with CXLMS_BITS_POLICY
  * use on this handle.  Cheap: the name is resolved once per published map
  * generation, not per fetch.  NULL or "" follows the store's default
- * context (the one `cxlms policy set-context` sets).  -ENOENT unknown
- * context (the handle keeps its previous one), -ENODATA no maps published
- * yet, -EOPNOTSUPP store without a policy area.
+ * context (the one `cxlms policy set-context` sets).  On /dev/cxlmsN the
+ * context belongs to the open fd (SET_CONTEXT).  -ENOENT unknown context
+ * (the handle keeps its previous one), -ENODATA no maps published yet,
+ * -EOPNOTSUPP store without a policy area (or a module without maps).
  */
 int cxlms_set_context(struct cxlms_store *store, const char *name);
 /*

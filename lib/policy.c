@@ -12,6 +12,12 @@
  * handle's map in the area; a new generation (or a new context) takes the
  * mutex once to validate the slot (CRC, directory match) and re-resolve
  * the context name.
+ *
+ * On a kernel store (/dev/cxlmsN) the maps live in the module: the
+ * context is the fd's (SET_CONTEXT), a policy fetch is one FETCH ioctl
+ * with CXLMS_BITS_POLICY (the module takes all tiles' bits from one
+ * generation), bits are read back with GET_MAP and the writer publishes
+ * with SET_MAP.  Same calls, same errors.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +33,14 @@
 
 _Static_assert(CXLMS_CONTEXT_NAME_MAX == CXLMS_POLICY_NAME_MAX,
 	       "public and on-store context name limits agree");
+_Static_assert(sizeof(struct cxlms_ioc_map_context) == sizeof(struct cxlms_policy_ctx) &&
+	       CXLMS_MAP_NAME_MAX == CXLMS_POLICY_NAME_MAX,
+	       "SET_MAP carries the policy area's context entries unchanged");
+
+static bool is_kernel(const struct cxlms_store *s)
+{
+	return s->ops == &cxlms_kernel_backend;
+}
 
 struct cxlms_policy_handle {
 	pthread_mutex_t lock;		/* slow path: validation, set_context */
@@ -238,6 +252,15 @@ int cxlms_policy_bits(struct cxlms_store *s, unsigned int tensor,
 	if (count == 0 || first >= s->tensors[tensor].d.n_tiles ||
 	    count > s->tensors[tensor].d.n_tiles - first)
 		return -EINVAL;
+	if (is_kernel(s)) {
+		rc = cxlms_kernel_get_map(s, tensor, first, count, bits, &gen, NULL);
+		if (rc == -ENOENT)
+			cxlms_err(s->ctx, "%s: this handle's context is no longer in the precision maps",
+				  s->path);
+		if (rc)
+			return rc;
+		goto check;
+	}
 	rc = handle_get(s, &h);
 	if (rc)
 		return rc;
@@ -267,6 +290,7 @@ int cxlms_policy_bits(struct cxlms_store *s, unsigned int tensor,
 		if (!cxlms_policy_read_retry(h->area, gen))
 			break;
 	}
+check:
 	/* The slot CRC held for this generation, but check what we hand out. */
 	planes = s->tensors[tensor].layout.n_planes;
 	for (i = 0; i < count; i++)
@@ -295,6 +319,8 @@ int cxlms_set_context(struct cxlms_store *store, const char *name)
 		name = "";
 	if (name[0] && !cxlms_policy_name_valid(name))
 		return -ENOENT;		/* could never be in a map */
+	if (is_kernel(store))
+		return cxlms_kernel_set_context(store, name);
 	rc = handle_get(store, &h);
 	if (rc)
 		return rc;
@@ -324,6 +350,12 @@ int cxlms_get_context(struct cxlms_store *store, char *buf, size_t len)
 
 	if (!store || !buf)
 		return -EINVAL;
+	if (is_kernel(store)) {
+		rc = cxlms_kernel_get_map(store, 0, 0, 0, NULL, NULL, name);
+		if (rc)
+			return rc;
+		goto copy;
+	}
 	rc = handle_get(store, &h);
 	if (rc)
 		return rc;
@@ -349,6 +381,7 @@ int cxlms_get_context(struct cxlms_store *store, char *buf, size_t len)
 	pthread_mutex_unlock(&h->lock);
 	if (rc)
 		return rc;
+copy:
 	name[sizeof(name) - 1] = '\0';
 	if (strlen(name) + 1 > len)
 		return -ERANGE;
@@ -457,6 +490,13 @@ int64_t cxlms_policy_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
 
 	if (!s || !t || t->store != s)
 		return -EINVAL;
+	/* The module sizes, checks and fetches the range under one generation. */
+	if (is_kernel(s) && buf) {
+		if (count == 0 || first >= t->d.n_tiles || count > t->d.n_tiles - first)
+			return -EINVAL;
+		return s->ops->fetch_tiles(s, t, first, count, CXLMS_BITS_POLICY, out,
+					   recon, buf, len);
+	}
 	rc = range_bits(t, first, count, &bits);
 	if (rc)
 		return rc;
@@ -493,6 +533,7 @@ int64_t cxlms_policy_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
 
 struct cxlms_policy_writer {
 	struct cxlms_store *s;
+	bool kernel;			/* publish with SET_MAP, no mapping */
 	uint8_t *map;
 	size_t map_len;
 	uint8_t *area;
@@ -511,7 +552,7 @@ int cxlms_policy_writer_open(struct cxlms_store *s,
 	if (!s || !wp)
 		return -EINVAL;
 	*wp = NULL;
-	rc = policy_supported(s);
+	rc = is_kernel(s) ? 0 : policy_supported(s);
 	if (rc)
 		return rc;
 	if (!(s->flags & CXLMS_OPEN_RDWR)) {
@@ -539,6 +580,17 @@ int cxlms_policy_writer_open(struct cxlms_store *s,
 		goto fail;
 	}
 	w->n_tiles = w->base[s->n_tensors];
+	if (is_kernel(s)) {
+		/* A module without maps fails here, not at the first publish. */
+		uint64_t g;
+
+		w->kernel = true;
+		rc = cxlms_kernel_get_map(s, 0, 0, 0, NULL, &g, NULL);
+		if (rc && rc != -ENODATA)
+			goto fail;
+		*wp = w;
+		return 0;
+	}
 	rc = map_area(s, PROT_READ | PROT_WRITE, &w->map, &w->map_len, &w->area);
 	if (rc)
 		goto fail;
@@ -574,6 +626,10 @@ void cxlms_policy_writer_close(struct cxlms_policy_writer *w)
 
 uint64_t cxlms_policy_writer_slot_bytes(struct cxlms_policy_writer *w)
 {
+	/* The module's bound is on the maps; the tables come on top. */
+	if (w->kernel)
+		return CXLMS_MAP_MAX_BYTES +
+		       cxlms_policy_slot_need(CXLMS_MAP_MAX_CONTEXTS, w->s->n_tensors, 0);
 	return ((const struct cxlms_policy_hdr *)w->area)->slot_bytes;
 }
 
@@ -584,6 +640,10 @@ unsigned int cxlms_policy_writer_tiles(struct cxlms_policy_writer *w)
 
 uint64_t cxlms_policy_writer_generation(struct cxlms_policy_writer *w)
 {
+	uint64_t g = 0;
+
+	if (w->kernel)
+		return cxlms_kernel_get_map(w->s, 0, 0, 0, NULL, &g, NULL) ? 0 : g;
 	return cxlms_policy_read_begin(w->area);
 }
 
@@ -605,6 +665,19 @@ int cxlms_policy_writer_publish(struct cxlms_policy_writer *w,
 	uint64_t g = 0;
 	int rc;
 
+	if (w->kernel) {
+		if (!ctx || !maps || !n_contexts)
+			return -EINVAL;
+		rc = cxlms_kernel_set_map(w->s, n_contexts, default_context,
+					  (const struct cxlms_ioc_map_context *)ctx,
+					  w->n_tiles, maps, &g);
+		if (rc == -ENOSPC)
+			cxlms_err(w->s->ctx, "%s: %u maps of %u tiles exceed the module's %u bytes",
+				  w->s->path, n_contexts, w->n_tiles, CXLMS_MAP_MAX_BYTES);
+		if (!rc && gen)
+			*gen = g;
+		return rc;
+	}
 	rc = cxlms_policy_publish(w->area, &img, &g);
 	if (rc == -ENOSPC)
 		cxlms_err(w->s->ctx, "%s: %u maps of %u tiles do not fit the policy area (%llu bytes per slot)",

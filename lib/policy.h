@@ -45,10 +45,11 @@ int cxlms_policy_fetch_info(struct cxlms_tensor *t, unsigned int tile,
 /* --- the writer (cxlmsd) --------------------------------------------------- */
 
 /*
- * Take the policy area of @s (opened CXLMS_OPEN_RDWR) for writing: an
- * exclusive lock (-EBUSY if another writer holds it), a shared writable
- * mapping, and a format if the area has none (or a damaged one).
- * -EOPNOTSUPP: no policy area, or not the file backend; -EROFS: read-only.
+ * Take the maps of @s (opened CXLMS_OPEN_RDWR) for writing.  File backend:
+ * the policy area, with an exclusive lock (-EBUSY if another writer holds
+ * it), a shared writable mapping, and a format if the area has none (or a
+ * damaged one).  Kernel backend: publishing is SET_MAP on the device.
+ * -EOPNOTSUPP: no policy area (or a module without maps); -EROFS: read-only.
  */
 int cxlms_policy_writer_open(struct cxlms_store *s,
 			     struct cxlms_policy_writer **w);

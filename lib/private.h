@@ -104,6 +104,23 @@ int cxlms_kernel_check_node(struct cxlms_ctx *ctx, const char *path,
 int cxlms_kernel_query(struct cxlms_ctx *ctx, int fd, const char *path,
 		       struct cxlms_ioc_query *q);
 
+/*
+ * Precision maps on the device (lib/policy.c calls these for kernel
+ * stores): 0 or -errno; -EOPNOTSUPP from a module without maps.
+ * set_map: @ctx/@maps as SET_MAP takes them, the store's tensor count.
+ * get_map: bits of the handle's context for the range (@count 0: only
+ * @generation and the resolved @context name; both may be NULL).
+ */
+int cxlms_kernel_set_map(struct cxlms_store *s, unsigned int n_contexts,
+			 unsigned int default_context,
+			 const struct cxlms_ioc_map_context *ctx,
+			 unsigned int n_tiles, const uint8_t *maps,
+			 uint64_t *generation);
+int cxlms_kernel_set_context(struct cxlms_store *s, const char *name);
+int cxlms_kernel_get_map(struct cxlms_store *s, unsigned int tensor,
+			 unsigned int first, unsigned int count, uint8_t *bits,
+			 uint64_t *generation, char context[CXLMS_MAP_NAME_MAX]);
+
 struct cxlms_store {
 	int refcount;
 	struct cxlms_ctx *ctx;

@@ -50,7 +50,7 @@ ksft() {
 
 dev_ok() {
 	[ -c /dev/cxlms0 ] && [ "$(stat -c %a /dev/cxlms0)" = 600 ] &&
-		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 1 ]
+		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 2 ]
 }
 
 # rmmod must fail while an fd is open (fops.owner pins the module).
@@ -71,7 +71,7 @@ rmmod_free() {
 echo "TAP version 13"
 echo "# cxlms guest run, boot $boot, region ${CXLMS_REGION:-none} at ${start:-?} size ${size:-?}"
 step "insmod cxlms.ko" insmod ./cxlms.ko
-step "/dev/cxlms0: char device, mode 0600, abi_revision 1" dev_ok
+step "/dev/cxlms0: char device, mode 0600, abi_revision 2" dev_ok
 if [ -z "$start" ] || [ -z "$size" ]; then
 	not_ok "CXL region provided by qemu/init (CXLMS_REGION_START/SIZE unset)"
 fi
@@ -112,6 +112,7 @@ case $boot in
 	;;
 esac
 . ./lib-kernel.sh	# libcxlms kernel backend, cxlms attach/copy (both boots)
+. ./policy.sh		# cxlmsd pushing precision maps to /dev/cxlms0 (both boots)
 
 step "rmmod refused while /dev/cxlms0 is open" rmmod_busy
 step "rmmod after close" rmmod_free

@@ -388,10 +388,6 @@ static void test_bad_arguments(void **state)
 					       c[i].bits, c[i].out, c[i].recon,
 					       buf, sizeof(buf));
 		int err = c[i].err;
-
-		/* The kernel backend has no precision maps until SET_MAP exists. */
-		if (fx->dev && c[i].bits == CXLMS_BITS_POLICY)
-			err = -EOPNOTSUPP;
 		if (rc != err) {
 			print_error("case %zu: got %lld, want %d\n", i, (long long)rc, err);
 			fail();

@@ -107,9 +107,9 @@
  *   larger than 4096 -E2BIG;
  * - rejects unknown flags with -EOPNOTSUPP and non-zero reserved or padding
  *   fields with -EINVAL;
- * - answers -ENOTTY for a command number it does not implement (also the
- *   reserved ones below), -ENXIO when no store is attached, -EPERM for a
- *   command that needs CAP_SYS_ADMIN;
+ * - answers -ENOTTY for a command number it does not implement, -ENXIO
+ *   when no store is attached, -EPERM for a command that needs
+ *   CAP_SYS_ADMIN;
  * - copies the struct back (at most @size bytes) on success; ATTACH and
  *   VERIFY also copy it back when the command itself (not the validation
  *   of its struct) fails, so @why explains the refusal.
@@ -124,7 +124,7 @@
 /* Type byte of the cxlms ioctls (free in ioctl-number.rst of Linux 6.1). */
 #define CXLMS_IOC_TYPE		0xC5
 /* Bumped when commands or fields are added; userspace reads it by QUERY. */
-#define CXLMS_ABI_REVISION	1
+#define CXLMS_ABI_REVISION	2
 
 /* Command numbers: only ever grow, never reused. */
 #define CXLMS_CMD_QUERY		0x00
@@ -137,10 +137,10 @@
 #define CXLMS_CMD_FETCH		0x07
 #define CXLMS_CMD_STATS		0x08
 #define CXLMS_CMD_VERIFY	0x09
-/* Reserved for cxlmsd (precision map with a generation): -ENOTTY for now. */
+/* Revision 2: precision maps (see "precision maps" below). */
 #define CXLMS_CMD_SET_MAP	0x0a
-/* Reserved for a per-fd active context: -ENOTTY for now. */
 #define CXLMS_CMD_SET_CONTEXT	0x0b
+#define CXLMS_CMD_GET_MAP	0x0c
 
 /**
  * struct cxlms_ioc_hdr - first 8 bytes of every cxlms ioctl struct
@@ -165,6 +165,7 @@ struct cxlms_ioc_hdr {
 #define CXLMS_CAP_CXL		(1ull << 1)	/* ATTACH to a CXL window range */
 #define CXLMS_CAP_LINK_MODEL	(1ull << 2)	/* debugfs link_* knobs delay fetches */
 #define CXLMS_CAP_STATS_RESET	(1ull << 3)	/* CXLMS_STATS_RESET */
+#define CXLMS_CAP_POLICY	(1ull << 4)	/* precision maps, FETCH with CXLMS_BITS_POLICY */
 
 /* cxlms_ioc_query.backing */
 #define CXLMS_BACKING_NONE	0	/* no store attached */
@@ -456,8 +457,9 @@ struct cxlms_ioc_tensor_seal {
  * @tile_first: first tile
  * @tile_count: tiles, at least 1; the range must lie inside the tensor
  *	(-EINVAL)
- * @bits: planes to read, 1..planes; CXLMS_BITS_POLICY is -EOPNOTSUPP
- *	until cxlmsd maps exist; precisions the (format, output) pair cannot
+ * @bits: planes to read, 1..planes, or CXLMS_BITS_POLICY: each tile at
+ *	the bits the fd's context assigns (SET_MAP, SET_CONTEXT; all tiles
+ *	from one map generation); precisions the (format, output) pair cannot
  *	serve are -EOPNOTSUPP (see QUERY plane_bits/value_bits)
  * @out: CXLMS_OUT_* (-EINVAL if unknown)
  * @recon: CXLMS_RECON_* (-EINVAL if unknown, -EOPNOTSUPP if not for @fmt)
@@ -585,5 +587,144 @@ struct cxlms_uring_indirect {
 	__u32 flags;
 	__aligned_u64 arg;
 };
+
+/**
+ * DOC: precision maps (ABI revision 2, CXLMS_CAP_POLICY)
+ *
+ * A map gives the bits of every tile of every tensor for one named context;
+ * cxlmsd publishes all contexts' maps at once with SET_MAP and each publish
+ * gets a new generation.  A FETCH with CXLMS_BITS_POLICY reads every tile
+ * of the request at the bits of the fd's context (SET_CONTEXT; "" follows
+ * the map's default context), all from one generation: the old maps or the
+ * new ones, never a mix.  Maps are the same bytes as a store file's policy
+ * area (codec/policy_format.h): one u8 per tile, tensors in directory
+ * order, tile_base[i] = tiles of tensors 0..i-1.  They live in kernel
+ * memory (not in the store) and are dropped by DETACH.
+ *
+ * A context the fd chose that a later SET_MAP no longer has makes its
+ * policy fetches fail with -ENOENT until SET_CONTEXT picks another.  A
+ * tensor created after the maps were set is not covered by them: a policy
+ * fetch of it is -ENODATA until the next SET_MAP.
+ */
+
+/* Context names: 1..CXLMS_MAP_NAME_MAX-1 bytes of [A-Za-z0-9_.-]. */
+#define CXLMS_MAP_NAME_MAX	48
+/* Contexts per SET_MAP. */
+#define CXLMS_MAP_MAX_CONTEXTS	256
+/* Largest n_contexts * n_tiles SET_MAP accepts (-ENOSPC beyond). */
+#define CXLMS_MAP_MAX_BYTES	(16u << 20)
+
+/**
+ * struct cxlms_ioc_map_context - one context of a SET_MAP (64 bytes, the
+ * layout of the store format's struct cxlms_policy_ctx)
+ * @name: NUL-terminated, NUL-padded; unique within the SET_MAP
+ * @mode: what produced the map (0 fixed, 1 budget, 2 pressure), kept for
+ *	readers; at most 2
+ * @avg_bits_x100: informational: element-weighted average bits times 100
+ * @level: informational: pressure level
+ * @reserved: zero
+ */
+struct cxlms_ioc_map_context {
+	char name[CXLMS_MAP_NAME_MAX];
+	__u32 mode;
+	__u32 avg_bits_x100;
+	__u32 level;
+	__u32 reserved;
+};
+
+/**
+ * struct cxlms_ioc_set_map - CXLMS_IOC_SET_MAP: replace all maps at once.
+ * Needs CAP_SYS_ADMIN.
+ * @size: sizeof(struct cxlms_ioc_set_map)
+ * @flags: must be 0
+ * @n_contexts: 1..CXLMS_MAP_MAX_CONTEXTS
+ * @default_context: index of the context "" follows, below @n_contexts
+ * @n_tensors: tensors the maps cover: must be the directory's count
+ *	(-ESTALE otherwise: re-read the directory)
+ * @n_tiles: tiles of those tensors, the length of one map (-ESTALE if not
+ *	the directory's sum)
+ * @ctx_size: sizeof(struct cxlms_ioc_map_context) of the caller (64)
+ * @pad: zero
+ * @contexts: user pointer to @n_contexts entries of @ctx_size bytes
+ * @maps: user pointer to @n_contexts maps of @n_tiles bytes, map c at
+ *	@maps + c * @n_tiles; every byte in 1..planes of its tensor (-EINVAL)
+ * @maps_len: bytes at @maps: exactly @n_contexts * @n_tiles, at most
+ *	CXLMS_MAP_MAX_BYTES (-ENOSPC)
+ * @generation_expected: 0, or the generation that must still be live
+ *	(-ESTALE if another publish came first)
+ * @generation: output: generation of the new maps (never reused while
+ *	the module is loaded)
+ */
+struct cxlms_ioc_set_map {
+	__u32 size;
+	__u32 flags;
+	__u32 n_contexts;
+	__u32 default_context;
+	__u32 n_tensors;
+	__u32 n_tiles;
+	__u32 ctx_size;
+	__u32 pad;
+	__aligned_u64 contexts;
+	__aligned_u64 maps;
+	__aligned_u64 maps_len;
+	__aligned_u64 generation_expected;
+	__aligned_u64 generation;
+};
+
+/**
+ * struct cxlms_ioc_set_context - CXLMS_IOC_SET_CONTEXT: the context this fd
+ * fetches with under CXLMS_BITS_POLICY.  No capability needed.
+ * @size: sizeof(struct cxlms_ioc_set_context)
+ * @flags: must be 0
+ * @name: NUL-terminated, NUL-padded (-EINVAL otherwise, or for a byte
+ *	outside [A-Za-z0-9_.-]); "" follows the maps' default context.  The
+ *	name must be in the live maps: -ENODATA without maps, -ENOENT if
+ *	absent; on error the fd keeps its context.
+ */
+struct cxlms_ioc_set_context {
+	__u32 size;
+	__u32 flags;
+	char name[CXLMS_MAP_NAME_MAX];
+};
+
+/* cxlms_ioc_get_map.flags */
+/* Read the map of @context by name instead of the fd's context. */
+#define CXLMS_GET_MAP_NAMED	(1u << 0)
+
+/**
+ * struct cxlms_ioc_get_map - CXLMS_IOC_GET_MAP: read bits back (what a
+ * policy FETCH of the same range would use), all from one generation.
+ * Two calls if needed: @tile_count 0 returns only @generation,
+ * @n_contexts and @context.
+ * @size: sizeof(struct cxlms_ioc_get_map)
+ * @flags: CXLMS_GET_MAP_*
+ * @tensor: tensor index (ignored when @tile_count is 0)
+ * @tile_first: first tile
+ * @tile_count: tiles; the range must lie inside the tensor (-EINVAL)
+ * @n_contexts: output: contexts in the live maps
+ * @bits: user pointer to @tile_count bytes
+ * @generation: output: generation read
+ * @context: with CXLMS_GET_MAP_NAMED: the context to read (as for
+ *	SET_CONTEXT, "" the default); else must be zero.  Output: the name of
+ *	the context that was read (the default's name for "")
+ *
+ * -ENODATA without maps or for a tensor they do not cover, -ENOENT if the
+ * context is not in them.
+ */
+struct cxlms_ioc_get_map {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 tile_first;
+	__u32 tile_count;
+	__u32 n_contexts;
+	__aligned_u64 bits;
+	__aligned_u64 generation;
+	char context[CXLMS_MAP_NAME_MAX];
+};
+
+#define CXLMS_IOC_SET_MAP	CXLMS_IOC(CXLMS_CMD_SET_MAP)
+#define CXLMS_IOC_SET_CONTEXT	CXLMS_IOC(CXLMS_CMD_SET_CONTEXT)
+#define CXLMS_IOC_GET_MAP	CXLMS_IOC(CXLMS_CMD_GET_MAP)
 
 #endif /* _UAPI_LINUX_CXLMS_H */
