@@ -6,6 +6,8 @@ CLI_SRCS := cli/cxlms.c cli/util.c cli/cmd-import.c cli/cmd-info.c \
             cli/cmd-attach.c cli/cmd-copy.c
 # cxlms policy: cxlmsd's client, kept with the daemon's protocol.
 CLI_SRCS += daemon/cli-policy.c
+# cxlms bench: the same benchmark module as tools/bench/cxlms-bench.
+CLI_SRCS += cli/cmd-bench.c tools/bench/bench.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(O)/%.o)
 CXLMS_CLI := $(O)/cxlms
 

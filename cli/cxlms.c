@@ -16,6 +16,8 @@
 
 /* The kernel-backend commands (cmd-attach.c, cmd-copy.c). */
 extern const struct cli_cmd cmd_attach, cmd_detach, cmd_copy;
+/* The throughput benchmark (cmd-bench.c, tools/bench/bench.c). */
+extern const struct cli_cmd cmd_bench;
 
 static const struct cli_cmd *const commands[] = {
 	&cmd_import,
@@ -27,6 +29,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_attach,
 	&cmd_detach,
 	&cmd_copy,
+	&cmd_bench,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -256,6 +256,13 @@ cxlms_s64 cxlms_simd_fetch_tile(const void *tile, const struct cxlms_tile_geom *
 				   (cxlms_u64)n_elems / g->cols * l.groups_per_row * 2))
 			goto portable;
 		int8_levels(tile, &l, bits, f.recon, lv);
+		/*
+		 * The scales are copied after the data: ask for them now, so
+		 * their run is not a cold DRAM stream at the end (it costs
+		 * ~20 % at k = 1, where the data is only 8x their size).
+		 */
+		for (cxlms_u64 o = 0; o < fl.scales_len; o += 64)
+			__builtin_prefetch(f.tile + l.scales_off + o, 0, 2);
 		if (ops->fetch_int8(&f))
 			goto portable;
 		int8_side_data(&f, &fl);

@@ -31,14 +31,21 @@
 /* The block helpers must melt into their loops: U[] lives in registers. */
 #define HOT static inline __attribute__((always_inline))
 
+#define DIRECT_MAX	5	/* widest k packed_direct() does */
+
 /* Byte-index tables, filled once (never at load time: this is AVX-512 code). */
 static struct {
 	cxlms_u8 pack[8][64];		/* compress 8k-bit qwords to bytes, per k */
 #if X512_GFNI
 	cxlms_u8 pack16[8][64];		/* 16-bit PACKED, k = 9..15 at [k - 8] */
+	cxlms_u8 pack16b[8][64];	/* odd k: the byte shared by two qwords */
 	cxlms_u8 zip8_lo[64], zip8_hi[64], even8[64], odd8[64];
 	cxlms_u16 zip16_lo[32], zip16_hi[32], even16[32], odd16[32];
 	cxlms_u32 zip32_lo[16], zip32_hi[16], even32[16], odd32[16];
+	/* packed_direct(), k = 3..DIRECT_MAX: see there. */
+	cxlms_u8 dir_idx[DIRECT_MAX + 1][DIRECT_MAX][3][64];
+	cxlms_u64 dir_mat[DIRECT_MAX + 1][DIRECT_MAX][DIRECT_MAX];
+	cxlms_u64 dir_sel[DIRECT_MAX + 1][DIRECT_MAX][3];
 #endif
 } ALIGN64 X(tab);
 static pthread_once_t X(tab_once) = PTHREAD_ONCE_INIT;
@@ -52,18 +59,38 @@ static void X(tab_init)(void)
 #if X512_GFNI
 			/* Output byte t of the k-byte runs: byte t % k of qword t / k. */
 			X(tab).pack[k][t] = (cxlms_u8)(t < 8 * k ? (t / k) * 8 + t % k : 0);
+			/* k = 6: 3-byte runs per dword (pack_qwords() stops there). */
+			if (k == 6)
+				X(tab).pack[k][t] = (cxlms_u8)(t < 48 ? (t / 3) * 4 + t % 3 : 0);
 #else
 			/* Per 16-byte lane (two qwords): 2k bytes, rest zeroed. */
 			cxlms_u32 l = t % 16;
 
 			X(tab).pack[k][t] = (cxlms_u8)(l < 2 * k ? (l / k) * 8 + l % k : 0x80);
+			if (k == 6)	/* 3-byte runs per dword */
+				X(tab).pack[k][t] = (cxlms_u8)(l < 12 ? (l / 3) * 4 + l % 3 : 0x80);
 #endif
 		}
 #if X512_GFNI
 	/* Per 128-bit lane k bytes of run: byte t % k of lane t / k. */
 	for (k = 9; k < 16; k++)
-		for (t = 0; t < 64; t++)
-			X(tab).pack16[k - 8][t] = (cxlms_u8)(t < 4 * k ? (t / k) * 16 + t % k : 0);
+		for (t = 0; t < 64; t++) {
+			cxlms_u32 in = t % k;	/* byte of lane t / k's run */
+
+			X(tab).pack16[k - 8][t] = (cxlms_u8)(t < 4 * k ? (t / k) * 16 + in : 0);
+			/* Even k (see pack16()): k / 2 bytes from each qword of the lane. */
+			if (k % 2 == 0 && t < 4 * k)
+				X(tab).pack16[k - 8][t] = (cxlms_u8)((t / k) * 16 +
+					(in / (k / 2)) * 8 + in % (k / 2));
+			/* Odd k = 2m + 1: bytes 0..m of q0, then 1..m of q1 << 4. */
+			if (k % 2 && t < 4 * k)
+				X(tab).pack16[k - 8][t] = (cxlms_u8)((t / k) * 16 +
+					(in <= k / 2 ? in : 8 + in - k / 2));
+			/* ... and byte 0 of q1 << 4 for the shared byte m. */
+			X(tab).pack16b[k - 8][t] = X(tab).pack16[k - 8][t];
+			if (k % 2 && t < 4 * k && in == k / 2)
+				X(tab).pack16b[k - 8][t] = (cxlms_u8)((t / k) * 16 + 8);
+		}
 	/*
 	 * zip: interleave the low (high) halves of a and b; with a second
 	 * source the index gains bit log2(N).  unzip: even/odd elements of
@@ -80,6 +107,37 @@ static void X(tab_init)(void)
 		X(tab).zip16_hi[t] = (cxlms_u16)(t / 2 + 16 + (t % 2) * 32);
 		X(tab).even16[t] = (cxlms_u16)(2 * t);
 		X(tab).odd16[t] = (cxlms_u16)(2 * t + 1);
+	}
+	/*
+	 * packed_direct(): plane p's byte B, bit i (element 8B + i) is pattern
+	 * bit k - 1 - p, stream bit k(8B + i) + k - 1 - p: bit j = that - 8t of
+	 * stream byte kB + t.  gf2p8affineqb with matrix [p][t] moves it there
+	 * (result bit j = parity(matrix byte 7 - j & input byte)).  Output
+	 * register r, byte s is stream byte S = 64r + s: phase t = S % k, taken
+	 * as byte S / k of phase register t, phases paired for vpermt2b.
+	 */
+	for (k = 3; k <= DIRECT_MAX; k++) {
+		cxlms_u32 p, i, r;
+
+		for (p = 0; p < k; p++)
+			for (t = 0; t < k; t++) {
+				cxlms_u64 m = 0;
+
+				for (i = 0; i < 8; i++) {
+					int j = (int)(k * i + k - 1 - p) - 8 * (int)t;
+
+					if (j >= 0 && j < 8)
+						m |= 1ull << (8 * (7 - j) + i);
+				}
+				X(tab).dir_mat[k][p][t] = m;
+			}
+		for (r = 0; r < k; r++)
+			for (i = 0; i < 64; i++) {
+				cxlms_u32 S = 64 * r + i, ph = S % k;
+
+				X(tab).dir_idx[k][r][ph / 2][i] = (cxlms_u8)(S / k + 64 * (ph % 2));
+				X(tab).dir_sel[k][r][ph / 2] |= 1ull << i;
+			}
 	}
 	for (t = 0; t < 16; t++) {
 		X(tab).zip32_lo[t] = t / 2 + (t % 2) * 16;
@@ -352,22 +410,49 @@ static void X(place_16)(cxlms_u8 *planes, cxlms_u32 stride,
 
 /* --- output stages ------------------------------------------------------ */
 
-/* k-bit patterns (low bits of each byte, k < 8) -> 8k-bit runs per qword. */
+/* Bitwise select: @m ? @a : @b (vpternlog 0xca). */
+#define SEL64(m, a, b)	_mm512_ternarylogic_epi64(m, a, b, 0xca)
+#define SEL32(m, a, b)	_mm512_ternarylogic_epi32(m, a, b, 0xca)
+
+/*
+ * k-bit patterns (low bits of each byte, k < 8) -> 8k-bit runs per qword.
+ * Each merge puts field 1 next to field 0: x >> (w - s) brings field 1
+ * (at bit w) to bit s, and its copy of field 0 lands below bit s, where
+ * the select keeps x instead.  Two ops, or one multiply-add where the
+ * factor fits.
+ */
 HOT __m512i pack_qwords(__m512i x, cxlms_u32 k)
 {
-	/* Pairs, then pairs of pairs, by multiply-add where the factor fits. */
-	if (k <= 6)
-		x = _mm512_maddubs_epi16(x, _mm512_set1_epi16((short)(1 | (1 << (8 + k)))));
-	else
-		x = _mm512_or_si512(_mm512_and_si512(x, _mm512_set1_epi16(0xff)),
-				    _mm512_sll_epi16(_mm512_srli_epi16(x, 8),
-						     _mm_cvtsi32_si128((int)k)));
+	/* The factors as the unsigned operand: 2^7 does not fit a signed byte. */
+	x = _mm512_maddubs_epi16(_mm512_set1_epi16((short)(1 | (1 << (8 + k)))), x);
 	x = _mm512_madd_epi16(x, _mm512_set1_epi32((int)(1 | (1u << (16 + 2 * k)))));
-	x = _mm512_or_si512(_mm512_and_si512(x, _mm512_set1_epi64(0xffffffff)),
-			    _mm512_sll_epi64(_mm512_srli_epi64(x, 32),
-					     _mm_cvtsi32_si128((int)(4 * k))));
-	return x;
+	if (k == 6)
+		return x;	/* 24-bit runs per dword: whole bytes already */
+	return SEL64(_mm512_set1_epi64((long long)((1ull << (4 * k)) - 1)), x,
+		     _mm512_srli_epi64(x, 32 - 4 * k));
 }
+
+#if X512_GFNI
+/* The k-byte runs of 64 patterns, in qwords (k = 6: 3-byte runs in dwords). */
+HOT __m512i packed_runs(__m512i u, cxlms_u32 k)
+{
+	if (k == 7) {
+		/*
+		 * Stream byte t of a qword is bits 9t.. of u (pattern t's bits
+		 * t..6) below bit 7 - t, and bits 9t + 1.. (pattern t + 1's
+		 * low bits, past pattern t's zero bit 7) from there up: two
+		 * vpmultishiftqb windows and a select.
+		 */
+		const __m512i lo = _mm512_set1_epi64(0x3f362d241b120900ll);
+		const __m512i hi = _mm512_set1_epi64(0x00372e251c130a01ll);
+
+		return SEL64(_mm512_set1_epi64(0x000103070f1f3f7fll),
+			     _mm512_multishift_epi64_epi8(lo, u),
+			     _mm512_multishift_epi64_epi8(hi, u));
+	}
+	return pack_qwords(u, k);
+}
+#endif
 
 /*
  * Store the 8k-byte LSB-first stream of 64 patterns: all of it and up to
@@ -407,9 +492,8 @@ HOT void store_packed(cxlms_u8 *dst, __m512i u, cxlms_u32 k, cxlms_u32 nbytes, i
 		}
 		return;
 	}
-	x = pack_qwords(u, k);
 #if X512_GFNI
-	x = _mm512_permutexvar_epi8(ld(X(tab).pack[k]), x);
+	x = _mm512_permutexvar_epi8(ld(X(tab).pack[k]), packed_runs(u, k));
 	if (spill)
 		_mm512_storeu_si512(dst, x);
 	else
@@ -418,7 +502,7 @@ HOT void store_packed(cxlms_u8 *dst, __m512i u, cxlms_u32 k, cxlms_u32 nbytes, i
 	{
 		cxlms_u32 l;
 
-		x = _mm512_shuffle_epi8(x, ld(X(tab).pack[k]));
+		x = _mm512_shuffle_epi8(pack_qwords(u, k), ld(X(tab).pack[k]));
 		if (spill) {
 			/* Lane l's 2k bytes at 2k*l; each store's tail is overwritten next. */
 			_mm_storeu_si128((__m128i *)dst, _mm512_extracti32x4_epi32(x, 0));
@@ -541,6 +625,24 @@ static inline float fp16_scale_q8(cxlms_u16 h)
 #define PREFETCH_BYTES	4096
 /* Into L2: L1 has too few miss buffers for 8 planes at this distance. */
 #define PREFETCH_HINT	_MM_HINT_T1
+
+/*
+ * The first PREFETCH_BYTES of @cnt runs at once: no earlier block
+ * prefetched them, and the hardware prefetcher starts every run cold.
+ * (Only packed_plane0() uses it: in the block loops it cost more than it
+ * saved, measured.)
+ */
+static __attribute__((noinline)) void prefetch_head(const cxlms_u8 *src, cxlms_u32 stride,
+						    cxlms_u32 cnt, cxlms_u32 len)
+{
+	cxlms_u32 p, o;
+
+	if (len > PREFETCH_BYTES)
+		len = PREFETCH_BYTES;
+	for (o = 64; o < len; o += 64)
+		for (p = 0; p < cnt; p++)
+			_mm_prefetch((const char *)src + p * stride + o, PREFETCH_HINT);
+}
 
 /* Block @blk0's planes; the short last block goes through zeroed bounce lines. */
 HOT const cxlms_u8 *block_src(const struct simd_fetch *f, cxlms_u8 (*bounce)[64],
@@ -668,12 +770,78 @@ HOT void packed_k2(const struct simd_fetch *f)
 }
 #endif
 
-/* PACKED at k = 1 is plane 0 itself, bits past n cleared. */
+#if X512_GFNI
+/*
+ * PACKED at k = 3, 4 and 5 without decoding: each stream byte kB + t is a
+ * bit spread (one gf2p8affineqb per plane) of byte B of the k planes,
+ * OR-ed; vpermt2b then interleaves the k phase registers into stream
+ * order.  k^2 + ~3k operations per block instead of a transpose plus a
+ * pack per 64 elements.
+ */
+HOT void packed_direct(const struct simd_fetch *f, const cxlms_u32 k)
+{
+	cxlms_u8 bounce[8][64] ALIGN64;
+	cxlms_u32 blk0, ss, p, t, r, q;
+
+	for (blk0 = 0; blk0 < f->n; blk0 += SIMD_BLOCK) {
+		cxlms_u32 valid = block_valid(f, blk0);
+		const cxlms_u8 *src = block_src(f, bounce, blk0, valid, 0, k, &ss);
+		cxlms_u8 *d = f->dst + (cxlms_u64)blk0 * k / 8;
+		cxlms_u32 nbytes = (valid * k + 7) / 8;
+		__m512i P[DIRECT_MAX], O[DIRECT_MAX];
+
+#pragma GCC unroll 8
+		for (p = 0; p < k; p++)
+			P[p] = ld(src + p * ss);
+#pragma GCC unroll 8
+		for (t = 0; t < k; t++) {
+			__m512i o = _mm512_gf2p8affine_epi64_epi8(P[0],
+					_mm512_set1_epi64((long long)X(tab).dir_mat[k][0][t]), 0);
+
+#pragma GCC unroll 8
+			for (p = 1; p < k; p++)
+				o = _mm512_or_si512(o, _mm512_gf2p8affine_epi64_epi8(P[p],
+					_mm512_set1_epi64((long long)X(tab).dir_mat[k][p][t]), 0));
+			O[t] = o;
+		}
+#pragma GCC unroll 8
+		for (r = 0; r < k; r++) if (64 * r < nbytes) {
+			__m512i R = _mm512_permutex2var_epi8(O[0], ld(X(tab).dir_idx[k][r][0]), O[1]);
+
+#pragma GCC unroll 4
+			for (q = 1; 2 * q < k; q++) {
+				__mmask64 m = _cvtu64_mask64(X(tab).dir_sel[k][r][q]);
+				__m512i idx = ld(X(tab).dir_idx[k][r][q]);
+
+				if (2 * q + 1 < k)
+					R = _mm512_mask_blend_epi8(m, R, _mm512_permutex2var_epi8(
+						O[2 * q], idx, O[2 * q + 1]));
+				else
+					R = _mm512_mask_permutexvar_epi8(R, m, idx, O[2 * q]);
+			}
+			store64(d + 64 * r, R, nbytes - 64 * r);
+		}
+	}
+}
+#endif
+
+/*
+ * PACKED at k = 1 is plane 0 itself, bits past n cleared: a copy, with
+ * the plane's head requested at once and the rest prefetched ahead (a
+ * tile's run starts cold for the hardware prefetcher).
+ */
 static void packed_plane0(const struct simd_fetch *f)
 {
-	cxlms_u32 nb = (f->n + 7) / 8;
+	const cxlms_u8 *src = f->tile + f->l->planes_off;
+	cxlms_u32 nb = (f->n + 7) / 8, o = 0;
 
-	memcpy(f->dst, f->tile + f->l->planes_off, nb);
+	prefetch_head(src, 0, 1, nb);
+	for (; o + 64 <= nb; o += 64) {
+		if (o + PREFETCH_BYTES < nb)
+			_mm_prefetch((const char *)src + o + PREFETCH_BYTES, PREFETCH_HINT);
+		_mm512_storeu_si512(f->dst + o, ld(src + o));
+	}
+	memcpy(f->dst + o, src + o, nb - o);
 	if (f->n % 8)
 		f->dst[nb - 1] &= (cxlms_u8)((1u << (f->n % 8)) - 1);
 }
@@ -782,6 +950,12 @@ static int X(fetch_int8)(const struct simd_fetch *f)
 #if X512_GFNI
 		else if (k == 2)
 			packed_k2(f);
+		else if (k == 3)
+			packed_direct(f, 3);	/* constant k: loops unroll */
+		else if (k == 4)
+			packed_direct(f, 4);
+		else if (k == 5)
+			packed_direct(f, 5);
 #endif
 		else
 			K_SWITCH(k, CALL_PACKED);
@@ -822,33 +996,44 @@ HOT __m512i fp16_to_f32(__m512i v)
 #if X512_GFNI
 /*
  * 32 patterns v >> d (k = 9..15 bits) to the LSB-first stream: pairs into
- * dwords, into qwords (4k bits), then qword pairs into 8k-bit runs per
- * 128-bit lane, compressed to 4k bytes by vpermb.
+ * dwords, into qwords (4k bits), then each 128-bit lane's qword pair into
+ * its k-byte run, compressed to 4k bytes by vpermb.
  */
 HOT __m512i pack16(__m512i v, cxlms_u32 k)
 {
-	__m512i x = _mm512_srl_epi16(v, _mm_cvtsi32_si128((int)(16 - k))), e, o;
+	__m512i x = _mm512_srl_epi16(v, _mm_cvtsi32_si128((int)(16 - k)));
 
-	x = _mm512_or_si512(_mm512_and_si512(x, _mm512_set1_epi32(0xffff)),
-			    _mm512_sll_epi32(_mm512_srli_epi32(x, 16), _mm_cvtsi32_si128((int)k)));
-	x = _mm512_or_si512(_mm512_and_si512(x, _mm512_set1_epi64(0xffffffff)),
-			    _mm512_sll_epi64(_mm512_srli_epi64(x, 32),
-					     _mm_cvtsi32_si128((int)(2 * k))));
-	e = _mm512_sll_epi64(x, _mm_cvtsi32_si128((int)(4 * k)));
-	e = _mm512_or_si512(x, _mm512_bsrli_epi128(e, 8));
-	o = _mm512_srl_epi64(x, _mm_cvtsi32_si128((int)(64 - 4 * k)));
-	x = _mm512_mask_blend_epi64(0xaa, e, o);
-	return _mm512_permutexvar_epi8(ld(X(tab).pack16[k - 8]), x);
+	/* Pairs, then pairs of pairs (see pack_qwords()); 2^15 does not fit vpmaddwd. */
+	if (k < 15)
+		x = _mm512_madd_epi16(x, _mm512_set1_epi32((int)(1 | (1u << (16 + k)))));
+	else
+		x = SEL32(_mm512_set1_epi32((1 << k) - 1), x, _mm512_srli_epi32(x, 16 - k));
+	x = SEL64(_mm512_set1_epi64((long long)((1ull << (2 * k)) - 1)), x,
+		  _mm512_srli_epi64(x, 32 - 2 * k));
+	/* Even k: each qword's 4k bits are k / 2 whole bytes already. */
+	if (k % 2 == 0)
+		return _mm512_permutexvar_epi8(ld(X(tab).pack16[k - 8]), x);
+	/*
+	 * Odd k: 4k = 8m + 4 bits per qword, so a lane's run is q0's m bytes,
+	 * a byte of q0's last nibble and q1's first, then q1's m bytes.  With
+	 * q1 moved up a nibble every byte of the run is one byte of x, except
+	 * that shared one: two vpermb, OR-ed (elsewhere both pick the same).
+	 */
+	x = _mm512_sllv_epi64(x, _mm512_set_epi64(4, 0, 4, 0, 4, 0, 4, 0));
+	return _mm512_or_si512(_mm512_permutexvar_epi8(ld(X(tab).pack16[k - 8]), x),
+			       _mm512_permutexvar_epi8(ld(X(tab).pack16b[k - 8]), x));
 }
 #endif
 
 /* MIDPOINT: set the top dropped bit, except zeros and Inf/NaN (codec rules). */
 HOT __m512i recon16_mid(__m512i v, __m512i exp_mask, __m512i mid_bit)
 {
-	__mmask32 fill = _mm512_test_epi16_mask(v, _mm512_set1_epi16(0x7fff)) &
-			 _mm512_cmpneq_epi16_mask(_mm512_and_si512(v, exp_mask), exp_mask);
+	__mmask32 fill = _mm512_mask_cmplt_epu16_mask(
+				_mm512_test_epi16_mask(v, _mm512_set1_epi16(0x7fff)),
+				_mm512_and_si512(v, exp_mask), exp_mask);
 
-	return _mm512_mask_blend_epi16(fill, v, _mm512_or_si512(v, mid_bit));
+	/* The dropped bits are zero: adding the bit sets it. */
+	return _mm512_mask_add_epi16(v, fill, v, mid_bit);
 }
 
 /*
@@ -896,10 +1081,7 @@ static __attribute__((noinline)) void fetch16_out(const struct simd_fetch *f,
 #endif
 		if (mid) {
 			/* Zeros stay zeros, Inf/NaN keep their dropped bits zero. */
-			__mmask32 fill = _mm512_test_epi16_mask(v, _mm512_set1_epi16(0x7fff)) &
-				_mm512_cmpneq_epi16_mask(_mm512_and_si512(v, exp_mask), exp_mask);
-
-			v = _mm512_mask_blend_epi16(fill, v, _mm512_or_si512(v, mid_bit));
+			v = recon16_mid(v, exp_mask, mid_bit);
 		}
 		if (out == CXLMS_OUT_INT || out == CXLMS_OUT_PACKED) {
 			/* PACKED at k = 16 is the patterns themselves. */
@@ -1036,6 +1218,12 @@ static int X(fetch_16)(const struct simd_fetch *f)
 #if X512_GFNI
 		else if (k == 2)
 			packed_k2(f);
+		else if (k == 3)
+			packed_direct(f, 3);	/* constant k: loops unroll */
+		else if (k == 4)
+			packed_direct(f, 4);
+		else if (k == 5)
+			packed_direct(f, 5);
 #endif
 		else
 			K_SWITCH(k, CALL_PACKED);

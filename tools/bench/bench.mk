@@ -6,7 +6,8 @@ include lib/simd/simd.mk
 CXLMS_BENCH := $(O)/tools/bench/cxlms-bench
 BENCH_ARGS ?=
 
-$(CXLMS_BENCH): $(O)/tools/bench/cxlms-bench.o $(SIMD_OBJS) $(CODEC_OBJS)
+# bench.c is the module (also linked into `cxlms bench`); cxlms-bench.c its main.
+$(CXLMS_BENCH): $(O)/tools/bench/cxlms-bench.o $(O)/tools/bench/bench.o $(SIMD_OBJS) $(CODEC_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SIMD_LDLIBS)
 
 .PHONY: bench

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# cxlms bench, function only (timings on shared machines prove nothing here):
+# a tiny run produces a complete JSON report for every k of both stores and a
+# verdict for every target; --help and bad options behave.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+O=${O:-build}
+command -v python3 >/dev/null || { echo "python3 missing"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+"$O/cxlms" bench --help >"$tmp/help" || { echo "bench --help failed"; exit 1; }
+grep -q '^usage: cxlms bench' "$tmp/help" || { echo "bench --help prints no usage"; exit 1; }
+for bad in "--reps 0" "--reps x" "--size -1" "--only int4" "--bogus"; do
+	# shellcheck disable=SC2086
+	"$O/cxlms" bench $bad >/dev/null 2>&1; rc=$?
+	[ $rc -eq 2 ] || { echo "bench $bad: exit $rc, want 2 (usage)"; exit 1; }
+done
+
+"$O/cxlms" bench --size 8 --reps 1 --no-isa-compare --json >"$tmp/b.json" 2>"$tmp/err" ||
+	{ echo "bench run failed:"; cat "$tmp/err"; exit 1; }
+python3 - "$tmp/b.json" <<'PY' || exit 1
+import json, sys
+d = json.load(open(sys.argv[1]))
+stores = {s["name"]: s for s in d["stores"]}
+for name, planes in (("int8", 8), ("fp16", 16)):
+    ks = [e["k"] for e in stores[name]["k"]]
+    assert ks == list(range(1, planes + 1)), (name, ks)
+    for e in stores[name]["k"]:
+        assert e["bytes_read"] > 0 and e["fetch_packed_s"] > 0, (name, e["k"])
+    # bytes read grow with k: a fetch never reads planes it was not asked for
+    br = [e["bytes_read"] for e in stores[name]["k"]]
+    assert br == sorted(br) and len(set(br)) == len(br), (name, br)
+assert d["targets"] and all(isinstance(t["met"], bool) for t in d["targets"])
+print("bench-smoke: report complete,", len(d["targets"]), "targets judged")
+PY
