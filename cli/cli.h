@@ -91,4 +91,12 @@ const char *cli_human_bytes(uint64_t bytes, char *buf, size_t len);
 
 double cli_now(void);
 
+/* Progress on stderr for long operations (import, copy): a library callback. */
+struct cli_progress {
+	const char *label;
+	double start, last;
+	bool shown;		/* something was drawn: end the line */
+};
+void cli_show_progress(void *arg, uint64_t done, uint64_t total);
+
 #endif /* CXLMS_CLI_H */

@@ -11,26 +11,6 @@
 
 #define DEFAULT_DEVICE	"/dev/cxlms0"
 
-struct progress {
-	double start, last;
-	bool shown;
-};
-
-static void show_progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct progress *p = arg;
-	double now = cli_now(), secs = now - p->start;
-
-	/* Redraw at most ten times a second; always draw the end. */
-	if (done < total && now - p->last < 0.1)
-		return;
-	p->last = now;
-	p->shown = true;
-	fprintf(stderr, "\rcopying: %3.0f%%  %7.1f MB/s",
-		total ? 100.0 * (double)done / (double)total : 100.0,
-		secs > 0 ? (double)done / secs / 1e6 : 0.0);
-	fflush(stderr);
-}
 
 static int copy_main(int argc, char **argv, struct cxlms_ctx *ctx)
 {
@@ -39,7 +19,7 @@ static int copy_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct progress prog = { 0 };
+	struct cli_progress prog = { .label = "copying" };
 	struct cxlms_store *src;
 	struct cxlms_tensor *t;
 	const char *dev = DEFAULT_DEVICE;
@@ -73,7 +53,7 @@ static int copy_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		bytes += cxlms_tensor_get_stored_bytes(t);
 	show = !quiet && isatty(STDERR_FILENO);
 	prog.start = cli_now();
-	err = cxlms_copy_store(ctx, src, dev, show ? show_progress : NULL, &prog);
+	err = cxlms_copy_store(ctx, src, dev, show ? cli_show_progress : NULL, &prog);
 	if (prog.shown)
 		fputc('\n', stderr);
 	if (err < 0) {

@@ -13,26 +13,6 @@
 /* Same bound as the codec's CXLMS_TILE_MAX_ELEMS: a tile row count or group past it is useless. */
 #define IMPORT_MAX_COUNT	(1u << 24)
 
-struct progress {
-	double start, last;
-	bool shown;
-};
-
-static void show_progress(void *arg, uint64_t done, uint64_t total)
-{
-	struct progress *p = arg;
-	double now = cli_now(), secs = now - p->start;
-
-	/* Redraw at most ten times a second; always draw the end. */
-	if (done < total && now - p->last < 0.1)
-		return;
-	p->last = now;
-	p->shown = true;
-	fprintf(stderr, "\rimporting: %3.0f%%  %7.1f MB/s",
-		total ? 100.0 * (double)done / (double)total : 100.0,
-		secs > 0 ? (double)done / secs / 1e6 : 0.0);
-	fflush(stderr);
-}
 
 static const char *import_strerror(int err)
 {
@@ -61,7 +41,7 @@ static int import_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cxlms_import_opts io = { 0 };
-	struct progress prog = { 0 };
+	struct cli_progress prog = { .label = "importing" };
 	const char *in, *out, *group_arg = NULL;
 	struct cxlms_store *store;
 	bool quiet = false;
@@ -118,7 +98,7 @@ static int import_main(int argc, char **argv, struct cxlms_ctx *ctx)
 	/* Progress only for a person watching: never into logs or pipes. */
 	prog.start = cli_now();
 	if (!quiet && isatty(STDERR_FILENO)) {
-		io.progress = show_progress;
+		io.progress = cli_show_progress;
 		io.progress_arg = &prog;
 	}
 	err = cxlms_import_safetensors(ctx, in, out, &io);

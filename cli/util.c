@@ -247,3 +247,19 @@ double cli_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+void cli_show_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct cli_progress *p = arg;
+	double now = cli_now(), secs = now - p->start;
+
+	/* Redraw at most ten times a second; always draw the end. */
+	if (done < total && now - p->last < 0.1)
+		return;
+	p->last = now;
+	p->shown = true;
+	fprintf(stderr, "\r%s: %3.0f%%  %7.1f MB/s", p->label,
+		total ? 100.0 * (double)done / (double)total : 100.0,
+		secs > 0 ? (double)done / secs / 1e6 : 0.0);
+	fflush(stderr);
+}
