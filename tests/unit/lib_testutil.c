@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib_testutil.h"
+#include "writer.h"
 
 static void tu_log_fn(struct cxlms_ctx *ctx, int priority, const char *file,
 		      int line, const char *fn, const char *format, va_list args)
@@ -267,4 +268,66 @@ double tu_heavy(uint64_t *s)
 	double scale = exp(1.5 * (tu_uniform(s) - 0.5) * 2.0);
 
 	return g * scale * scale;
+}
+
+int tu_write_random_store(const char *path,
+			  const struct cxlms_tensor_spec *spec, unsigned int n,
+			  uint64_t *seed, unsigned int zero_every)
+{
+	struct cxlms_writer *w;
+	unsigned int k, tile, i;
+	int rc;
+
+	rc = cxlms_writer_new(NULL, spec, n, 0, &w);
+	if (!rc)
+		rc = cxlms_writer_create(w, path);
+	for (k = 0; !rc && k < n; k++) {
+		const struct cxlms_dirent *d = cxlms_writer_dirent(w, k);
+		struct cxlms_tile_geom g;
+
+		cxlms_dirent_geom(d, &g);
+		for (tile = 0; !rc && tile < d->n_tiles; tile++) {
+			void *mem = cxlms_writer_tile(w, k, tile);
+			uint32_t ne = cxlms_dirent_tile_elems(d, tile);
+
+			if (d->fmt == CXLMS_FMT_INT8) {
+				uint32_t ns = ne / g.cols *
+					      ((g.cols + g.group_size - 1) / g.group_size);
+				int8_t *codes = malloc(ne);
+				uint16_t *scales = malloc(ns * sizeof(*scales));
+
+				if (!codes || !scales)
+					rc = -ENOMEM;
+				for (i = 0; !rc && i < ne; i++)
+					codes[i] = (int8_t)(tu_heavy(seed) * 20);
+				for (i = 0; !rc && i < ns; i++)	/* finite, some zero */
+					scales[i] = i % zero_every ? (uint16_t)(0x2000 +
+						    tu_rng(seed) % 0x3000) : 0;
+				if (!rc)
+					rc = cxlms_place_int8(mem, &g, ne, 0, codes, ne);
+				if (!rc)
+					rc = cxlms_place_scales(mem, &g, ne, scales, ns);
+				if (!rc)
+					rc = cxlms_tile_finalize(mem, &g, ne);
+				free(codes);
+				free(scales);
+			} else {
+				uint16_t *vals = malloc(ne * sizeof(*vals));
+
+				if (!vals)
+					rc = -ENOMEM;
+				for (i = 0; !rc && i < ne; i++)
+					vals[i] = (uint16_t)tu_rng(seed);
+				if (!rc)
+					rc = cxlms_place_16(mem, &g, ne, 0, vals, ne);
+				free(vals);
+			}
+		}
+		if (!rc)
+			rc = cxlms_writer_seal_tensor(w, k);
+	}
+	if (!rc)
+		rc = cxlms_writer_commit(w);
+	cxlms_writer_free(w);
+	return rc;
 }

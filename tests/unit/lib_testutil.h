@@ -75,4 +75,15 @@ uint64_t tu_rng(uint64_t *s);
 double tu_uniform(uint64_t *s);		/* (0, 1) */
 double tu_heavy(uint64_t *s);		/* Student-t-like, kurtosis >> 3 */
 
+struct cxlms_tensor_spec;
+/*
+ * Write a store of @n tensors with the library's store writer, filled from
+ * the rng at *@seed: INT8 tensors get heavy-tailed codes and finite scales
+ * (every @zero_every-th scale 0: an all-zero group), 16-bit tensors random
+ * patterns, all placed by the codec.  0 or -errno.
+ */
+int tu_write_random_store(const char *path,
+			  const struct cxlms_tensor_spec *spec, unsigned int n,
+			  uint64_t *seed, unsigned int zero_every);
+
 #endif /* CXLMS_LIB_TESTUTIL_H */

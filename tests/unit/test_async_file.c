@@ -44,51 +44,8 @@ static int write_store(const char *path, uint64_t seed)
 		{ .name = "h", .src_dtype = CXLMS_DTYPE_F16, .fmt = CXLMS_FMT_FP16,
 		  .ndim = 1, .shape = { 29 } },
 	};
-	static int8_t codes[7 * 96];
-	static uint16_t scales[7 * 3], vals[5 * 30];
-	struct cxlms_writer *w;
-	unsigned int k, tile, i;
-	int rc;
 
-	rc = cxlms_writer_new(NULL, spec, N_T, 0, &w);
-	if (!rc)
-		rc = cxlms_writer_create(w, path);
-	for (k = 0; !rc && k < N_T; k++) {
-		const struct cxlms_dirent *d = cxlms_writer_dirent(w, k);
-		struct cxlms_tile_geom g;
-
-		cxlms_dirent_geom(d, &g);
-		for (tile = 0; !rc && tile < d->n_tiles; tile++) {
-			void *mem = cxlms_writer_tile(w, k, tile);
-			uint32_t n = cxlms_dirent_tile_elems(d, tile);
-
-			if (d->fmt == CXLMS_FMT_INT8) {
-				uint32_t ns = n / 96 * 3;
-
-				for (i = 0; i < n; i++)
-					codes[i] = (int8_t)(tu_heavy(&seed) * 20);
-				/* finite, every fifth zero */
-				for (i = 0; i < ns; i++)
-					scales[i] = i % 5 ? (uint16_t)(0x2000 +
-						    tu_rng(&seed) % 0x3000) : 0;
-				rc = cxlms_place_int8(mem, &g, n, 0, codes, n);
-				if (!rc)
-					rc = cxlms_place_scales(mem, &g, n, scales, ns);
-				if (!rc)
-					rc = cxlms_tile_finalize(mem, &g, n);
-			} else {
-				for (i = 0; i < n; i++)
-					vals[i] = (uint16_t)tu_rng(&seed);
-				rc = cxlms_place_16(mem, &g, n, 0, vals, n);
-			}
-		}
-		if (!rc)
-			rc = cxlms_writer_seal_tensor(w, k);
-	}
-	if (!rc)
-		rc = cxlms_writer_commit(w);
-	cxlms_writer_free(w);
-	return rc;
+	return tu_write_random_store(path, spec, N_T, &seed, 5);
 }
 
 static int setup(void **state)
