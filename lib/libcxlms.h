@@ -11,6 +11,12 @@
  * A store is opened from a path: a store file (the file backend, the
  * embedded default that needs no module and no CXL hardware) or a device
  * node /dev/cxlmsN (the kernel backend).  The same calls work on both.
+ *
+ * Threads: the fetch calls, their size/info helpers and the counters may
+ * be used on one store from any number of threads at once.  The file
+ * backend decodes in the calling thread, so fetching from N threads uses N
+ * cores (docs/performance.md: one core's decode does not saturate DRAM).
+ * A device fd serialises its own fetches: open one store per thread there.
  */
 #ifndef LIBCXLMS_H
 #define LIBCXLMS_H

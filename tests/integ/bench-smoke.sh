@@ -10,7 +10,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 "$O/cxlms" bench --help >"$tmp/help" || { echo "bench --help failed"; exit 1; }
 grep -q '^usage: cxlms bench' "$tmp/help" || { echo "bench --help prints no usage"; exit 1; }
-for bad in "--reps 0" "--reps x" "--size -1" "--only int4" "--bogus"; do
+for bad in "--reps 0" "--reps x" "--size -1" "--only int4" "--threads 0" "--threads 17" "--bogus"; do
 	# shellcheck disable=SC2086
 	"$O/cxlms" bench $bad >/dev/null 2>&1; rc=$?
 	[ $rc -eq 2 ] || { echo "bench $bad: exit $rc, want 2 (usage)"; exit 1; }
@@ -18,9 +18,15 @@ done
 
 "$O/cxlms" bench --size 8 --reps 1 --no-isa-compare --json >"$tmp/b.json" 2>"$tmp/err" ||
 	{ echo "bench run failed:"; cat "$tmp/err"; exit 1; }
-python3 - "$tmp/b.json" <<'PY' || exit 1
+# every contender split over two threads: the same complete report
+"$O/cxlms" bench --size 8 --reps 1 --no-isa-compare --threads 2 --json >"$tmp/t.json" 2>"$tmp/err" ||
+	{ echo "bench --threads 2 failed:"; cat "$tmp/err"; exit 1; }
+for f in "$tmp/b.json" "$tmp/t.json"; do
+python3 - "$f" <<'PY' || exit 1
 import json, sys
 d = json.load(open(sys.argv[1]))
+want = 2 if sys.argv[1].endswith("t.json") else 1
+assert d["machine"]["threads"] == want, d["machine"]
 stores = {s["name"]: s for s in d["stores"]}
 for name, planes in (("int8", 8), ("fp16", 16)):
     ks = [e["k"] for e in stores[name]["k"]]
@@ -31,5 +37,7 @@ for name, planes in (("int8", 8), ("fp16", 16)):
     br = [e["bytes_read"] for e in stores[name]["k"]]
     assert br == sorted(br) and len(set(br)) == len(br), (name, br)
 assert d["targets"] and all(isinstance(t["met"], bool) for t in d["targets"])
-print("bench-smoke: report complete,", len(d["targets"]), "targets judged")
+print("bench-smoke: report complete,", d["machine"]["threads"], "thread(s),",
+      len(d["targets"]), "targets judged")
 PY
+done

@@ -21,8 +21,13 @@
  *
  * Every figure is the median of --reps timed passes after one untimed one.
  * Two cores are shared with other jobs here: expect a few percent of noise.
+ *
+ * --threads N runs every contender on N threads, each taking a contiguous
+ * share of the tiles (copies: of the bytes) with its own output buffer, so
+ * fetch and its baselines stay compared like with like.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +42,7 @@
 
 #define MiB (1024.0 * 1024.0)
 #define MAX_REPS 31
+#define MAX_THREADS 16
 
 struct store {
 	const char *name;
@@ -56,13 +62,20 @@ static struct {
 	const char *dat;
 	const char *only;
 	const char *json_out;
-} opt = { 5, 512, 0, 1, NULL, NULL, NULL };
+	unsigned int threads;
+} opt = { 5, 512, 0, 1, NULL, NULL, NULL, 1 };
 
-static uint8_t *out_buf;	/* one tile's output, reused */
+static uint8_t *out_bufs[MAX_THREADS];	/* one tile's output per thread, reused */
 static size_t out_len;
 static uint8_t *packed_buf;	/* the dedicated packed copy */
 static uint8_t *big_dst;	/* DRAM destination for copies */
-static volatile uint64_t sink;
+static uint64_t sink;
+
+/* Keep a pass's result alive; threads may finish at the same time. */
+static void consume(uint64_t x)
+{
+	__atomic_fetch_xor(&sink, x, __ATOMIC_RELAXED);
+}
 
 static double now(void)
 {
@@ -190,6 +203,10 @@ struct job {
 	struct store *s;
 	uint32_t k, out;
 	enum cxlms_simd_isa isa;
+	/* Set per thread by run_split(): this thread's share. */
+	uint32_t t0, t1;	/* tiles [t0, t1) */
+	size_t b0, b1;		/* bytes [b0, b1) of whole-buffer copies */
+	uint8_t *out_buf;
 };
 
 static const uint8_t *tile_at(const struct store *s, uint32_t t)
@@ -224,9 +241,9 @@ static void run_fetch(const struct job *j)
 	const struct store *s = j->s;
 	uint32_t t;
 
-	for (t = 0; t < s->n_tiles; t++)
+	for (t = j->t0; t < j->t1; t++)
 		if (cxlms_simd_fetch_tile(tile_at(s, t), &s->g, s->n, j->k, j->out,
-					  CXLMS_RECON_DEFAULT, out_buf, out_len) < 0) {
+					  CXLMS_RECON_DEFAULT, j->out_buf, out_len) < 0) {
 			fprintf(stderr, "cxlms-bench: %s fetch k=%u out=%u failed\n", s->name, j->k, j->out);
 			exit(1);
 		}
@@ -239,7 +256,7 @@ static void run_read(const struct job *j)
 	uint64_t x = 0;
 
 	side_range(s, j->k, &sl, &to, &tl);
-	for (t = 0; t < s->n_tiles; t++) {
+	for (t = j->t0; t < j->t1; t++) {
 		const uint8_t *tile = tile_at(s, t);
 
 		x ^= read_bytes(tile, sl) ^ read_bytes(tile + to, tl);
@@ -247,7 +264,7 @@ static void run_read(const struct job *j)
 			x ^= read_bytes(tile + s->l.planes_off + (size_t)p * s->l.plane_stride,
 					s->l.plane_len);
 	}
-	sink = x;
+	consume(x);
 }
 
 /*
@@ -264,7 +281,7 @@ static void run_read_interleaved(const struct job *j)
 	uint64_t r[4];
 
 	side_range(s, j->k, &sl, &to, &tl);
-	for (t = 0; t < s->n_tiles; t++) {
+	for (t = j->t0; t < j->t1; t++) {
 		const uint8_t *tile = tile_at(s, t);
 		const uint8_t *planes = tile + s->l.planes_off;
 
@@ -280,7 +297,7 @@ static void run_read_interleaved(const struct job *j)
 			}
 	}
 	_mm256_storeu_si256((__m256i *)r, x);
-	sink = r[0] ^ r[1] ^ r[2] ^ r[3];
+	consume(r[0] ^ r[1] ^ r[2] ^ r[3]);
 }
 
 static void run_memcpy(const struct job *j)
@@ -289,9 +306,9 @@ static void run_memcpy(const struct job *j)
 	uint32_t t, p, sl, to, tl;
 
 	side_range(s, j->k, &sl, &to, &tl);
-	for (t = 0; t < s->n_tiles; t++) {
+	for (t = j->t0; t < j->t1; t++) {
 		const uint8_t *tile = tile_at(s, t);
-		uint8_t *o = out_buf;
+		uint8_t *o = j->out_buf;
 
 		memcpy(o, tile, sl);
 		memcpy(o + sl, tile + to, tl);
@@ -300,7 +317,7 @@ static void run_memcpy(const struct job *j)
 			memcpy(o, tile + s->l.planes_off + (size_t)p * s->l.plane_stride,
 			       s->l.plane_len);
 	}
-	sink = out_buf[0];
+	consume(j->out_buf[0]);
 }
 
 /* The packed copy: per tile n*k/8 bytes + the same side bytes, back to back. */
@@ -318,9 +335,9 @@ static void run_packed_read(const struct job *j)
 	uint64_t x = 0;
 	uint32_t t;
 
-	for (t = 0; t < j->s->n_tiles; t++)
+	for (t = j->t0; t < j->t1; t++)
 		x ^= read_bytes(packed_buf + t * c, c);
-	sink = x;
+	consume(x);
 }
 
 static void run_packed_memcpy(const struct job *j)
@@ -328,9 +345,9 @@ static void run_packed_memcpy(const struct job *j)
 	size_t c = packed_chunk(j->s, j->k);
 	uint32_t t;
 
-	for (t = 0; t < j->s->n_tiles; t++)
-		memcpy(out_buf, packed_buf + t * c, c);
-	sink = out_buf[0];
+	for (t = j->t0; t < j->t1; t++)
+		memcpy(j->out_buf, packed_buf + t * c, c);
+	consume(j->out_buf[0]);
 }
 
 static void run_place(const struct job *j)
@@ -339,7 +356,7 @@ static void run_place(const struct job *j)
 	uint32_t t;
 	int ret = 0;
 
-	for (t = 0; t < s->n_tiles && !ret; t++) {
+	for (t = j->t0; t < j->t1 && !ret; t++) {
 		uint8_t *tile = s->mem + (size_t)t * s->l.tile_bytes;
 
 		if (s->g.fmt == CXLMS_FMT_INT8)
@@ -357,12 +374,56 @@ static void run_place(const struct job *j)
 
 static void run_nt_copy(const struct job *j)
 {
-	nt_copy(big_dst, j->s->input, j->s->input_bytes);
+	nt_copy(big_dst + j->b0, j->s->input + j->b0, j->b1 - j->b0);
 }
 
 static void run_dram_memcpy(const struct job *j)
 {
-	memcpy(big_dst, j->s->input, j->s->input_bytes);
+	memcpy(big_dst + j->b0, j->s->input + j->b0, j->b1 - j->b0);
+}
+
+struct split_arg {
+	void (*fn)(const struct job *);
+	struct job j;
+};
+
+static void *split_thread(void *p)
+{
+	struct split_arg *a = p;
+
+	a->fn(&a->j);
+	return NULL;
+}
+
+/*
+ * @fn over the whole store on opt.threads threads: thread i takes tiles
+ * (and copy bytes, in 64-byte units) [i/N, (i+1)/N) and its own output
+ * buffer; the calling thread is thread 0.  One thread: a plain call.
+ */
+static void run_split(void (*fn)(const struct job *), const struct job *j)
+{
+	struct split_arg a[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	unsigned int n = opt.threads, i;
+	size_t lines = j->s->input_bytes / 64;
+
+	for (i = 0; i < n; i++) {
+		a[i].fn = fn;
+		a[i].j = *j;
+		a[i].j.t0 = (uint32_t)((uint64_t)j->s->n_tiles * i / n);
+		a[i].j.t1 = (uint32_t)((uint64_t)j->s->n_tiles * (i + 1) / n);
+		a[i].j.b0 = lines * i / n * 64;
+		a[i].j.b1 = i + 1 == n ? j->s->input_bytes : lines * (i + 1) / n * 64;
+		a[i].j.out_buf = out_bufs[i];
+	}
+	for (i = 1; i < n; i++)
+		if (pthread_create(&th[i], NULL, split_thread, &a[i])) {
+			fprintf(stderr, "cxlms-bench: cannot start thread %u\n", i);
+			exit(1);
+		}
+	fn(&a[0].j);
+	for (i = 1; i < n; i++)
+		pthread_join(th[i], NULL);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -382,11 +443,11 @@ static double timed(void (*fn)(const struct job *), const struct job *j, unsigne
 		fprintf(stderr, "cxlms-bench: ISA %s unavailable\n", cxlms_simd_isa_str(j->isa));
 		exit(1);
 	}
-	fn(j);
+	run_split(fn, j);
 	for (r = 0; r < reps; r++) {
 		double t0 = now();
 
-		fn(j);
+		run_split(fn, j);
 		t[r] = now() - t0;
 	}
 	qsort(t, reps, sizeof(t[0]), cmp_double);
@@ -414,7 +475,7 @@ static void timed_paired(struct paired *pr, unsigned int n, unsigned int reps)
 			if (cxlms_simd_set_isa(pr[i].j->isa))
 				exit(1);
 			t0 = now();
-			pr[i].fn(pr[i].j);
+			run_split(pr[i].fn, pr[i].j);
 			if (r)	/* the first round warms up */
 				t[i][r - 1] = now() - t0;
 		}
@@ -750,8 +811,8 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 {
 	unsigned int i, k, a;
 
-	printf("cxlms-bench: %s, ISA %s, single thread, median of %u, %zu MiB per store\n",
-	       cpu, isa, opt.reps, opt.mib);
+	printf("cxlms-bench: %s, ISA %s, %u thread%s, median of %u, %zu MiB per store\n",
+	       cpu, isa, opt.threads, opt.threads == 1 ? "" : "s", opt.reps, opt.mib);
 	printf("LLC %ld KiB; bytes per k = plane runs + side data the codec reads; GB/s = 1e9 B/s\n",
 	       llc_bytes() / 1024);
 	for (i = 0; i < nres; i++) {
@@ -816,8 +877,8 @@ static void print_json(FILE *out, struct result *res, unsigned int nres, const c
 	const char *sep;
 
 	fprintf(out, "{\n  \"machine\": {\"cpu\": \"%s\", \"isa\": \"%s\", \"llc_bytes\": %ld, "
-	       "\"threads\": 1, \"reps\": %u, \"statistic\": \"median\"},\n  \"stores\": [\n",
-	       cpu, isa, llc_bytes(), opt.reps);
+	       "\"threads\": %u, \"reps\": %u, \"statistic\": \"median\"},\n  \"stores\": [\n",
+	       cpu, isa, llc_bytes(), opt.threads, opt.reps);
 	for (i = 0; i < nres; i++) {
 		struct result *r = &res[i];
 
@@ -938,7 +999,8 @@ int cxlms_bench_main(int argc, char **argv)
 		} else if (!strcmp(a, "--no-isa-compare")) {
 			opt.all_isa = 0;
 		} else if (!strcmp(a, "--reps") || !strcmp(a, "--size") || !strcmp(a, "--dat") ||
-			   !strcmp(a, "--only") || !strcmp(a, "--json-out")) {
+			   !strcmp(a, "--only") || !strcmp(a, "--json-out") ||
+			   !strcmp(a, "--threads")) {
 			if (!has_val)
 				return usage_err(prog, "option '%s' needs a value", a);
 			i++;
@@ -952,6 +1014,11 @@ int cxlms_bench_main(int argc, char **argv)
 					return usage_err(prog, "--size: '%s' is not a number of MiB >= 8",
 							 argv[i]);
 				opt.mib = num;
+			} else if (!strcmp(a, "--threads")) {
+				if (parse_num(argv[i], 1, MAX_THREADS, &num))
+					return usage_err(prog, "--threads: '%s' is not a number in 1..16",
+							 argv[i]);
+				opt.threads = (unsigned int)num;
 			} else if (!strcmp(a, "--dat")) {
 				opt.dat = argv[i];
 			} else if (!strcmp(a, "--only")) {
@@ -982,7 +1049,8 @@ int cxlms_bench_main(int argc, char **argv)
 			opt.mib);
 
 	out_len = 4u << 20;	/* the largest tile output (16-bit at k=16 INT: 1 MiB) and more */
-	out_buf = big_alloc(out_len);
+	for (i = 0; i < (int)opt.threads; i++)
+		out_bufs[i] = big_alloc(out_len);
 	store_build(&s8, "int8", CXLMS_FMT_INT8, opt.mib);
 	/* FP16 rather than BF16: its INT output exists from k = 6 (BF16: 9). */
 	store_build(&s16, "fp16", CXLMS_FMT_FP16, opt.mib);

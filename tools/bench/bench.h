@@ -10,12 +10,12 @@
 /* Everything after "usage: PROG ". */
 #define CXLMS_BENCH_USAGE \
 	"[--json] [--json-out FILE] [--reps N] [--size MiB]\n" \
-	"       [--no-isa-compare] [--dat PREFIX] [--only int8|fp16]\n"
+	"       [--no-isa-compare] [--dat PREFIX] [--only int8|fp16] [--threads N]\n"
 
 #define CXLMS_BENCH_HELP \
 	"Time fetches of bit-plane tiles at k = 1..8 (int8) and 1..16 (fp16) against\n" \
 	"a read-only pass and a memcpy of the same bytes, a dedicated packed k-bit copy,\n" \
-	"and placement against a non-temporal copy; single thread, on synthetic stores\n" \
+	"and placement against a non-temporal copy; one thread (or N), on synthetic stores\n" \
 	"larger than the last-level cache.  Prints ratios, medians of N repetitions,\n" \
 	"and which targets of issue 5 are met or missed.  Needs about 7 x --size MiB\n" \
 	"of memory (3.5 GiB at the default); takes 1.5-3 minutes.\n" \
@@ -28,6 +28,7 @@
 	"  --no-isa-compare   skip the per-ISA INT fetch columns (portable is slow)\n" \
 	"  --dat PREFIX       also write PREFIX-int8.dat and PREFIX-fp16.dat for gnuplot\n" \
 	"  --only int8|fp16   one store only, no target verdicts (for tuning)\n" \
+	"  --threads N        run every contender on N threads (1..16, default 1)\n" \
 	"  -h, --help         this help\n" \
 	"\n" \
 	"CXLMS_FORCE_ISA=portable|avx2|avx512|gfni picks the variant measured.\n"
