@@ -431,7 +431,8 @@ const struct cli_cmd cmd_fetch = {
 	.fn = fetch_main,
 	.help =
 	"usage: cxlms fetch [-v] STORE TENSOR [--tile I | --tiles FIRST:COUNT | --all]\n"
-	"                   --bits K --out planes|packed|int|f32|bf16\n"
+	"                   --bits K|policy [--context NAME]\n"
+	"                   --out planes|packed|int|f32|bf16\n"
 	"                   [--recon floor|midpoint|table|default] [--data-only]\n"
 	"                   [--stats] -o FILE\n"
 	"\n"
@@ -446,7 +447,11 @@ const struct cli_cmd cmd_fetch = {
 	"  --tile I             one tile\n"
 	"  --tiles FIRST:COUNT  COUNT tiles from FIRST\n"
 	"  --all                every tile (the default)\n"
-	"  -b, --bits K         planes to read, 1..planes of the tensor's format\n"
+	"  -b, --bits K         planes to read, 1..planes of the tensor's format;\n"
+	"                       policy: each tile at the bits cxlmsd's precision\n"
+	"                       map gives it in the context (cxlms policy bits)\n"
+	"  --context NAME       the context for --bits policy (default: the\n"
+	"                       store's default context)\n"
 	"  --out F              planes, packed, int, f32 or bf16\n"
 	"  -r, --recon R        value of the dropped bits: floor, midpoint, table\n"
 	"                       (int8 only), default (table for int8, midpoint\n"
