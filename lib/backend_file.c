@@ -143,6 +143,21 @@ static int64_t file_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
 	return (int64_t)done;
 }
 
+static int file_fetch_pieces(struct cxlms_store *s, struct cxlms_tensor *t,
+			     unsigned int tile, unsigned int bits,
+			     unsigned int out, unsigned int recon,
+			     uint32_t piece_elems, void *buf, size_t buf_len,
+			     void *side, size_t side_len,
+			     int (*fn)(void *arg, uint32_t first, uint32_t count,
+				       const void *data, uint64_t len),
+			     void *arg)
+{
+	return cxlms_simd_fetch_pieces(tile_ptr(s, t, tile), &t->geom,
+				       cxlms_dirent_tile_elems(&t->d, tile),
+				       bits, out, recon, piece_elems, buf,
+				       buf_len, side, side_len, fn, arg);
+}
+
 static int file_verify(struct cxlms_store *s)
 {
 	struct file_backend *fb = s->backend;
@@ -186,6 +201,7 @@ const struct cxlms_backend_ops cxlms_file_backend = {
 	.open = file_open,
 	.close = file_close,
 	.fetch_tiles = file_fetch_tiles,
+	.fetch_pieces = file_fetch_pieces,
 	.verify = file_verify,
 	.get_stats = file_get_stats,
 	.reset_stats = file_reset_stats,

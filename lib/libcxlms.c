@@ -17,6 +17,7 @@
 
 #include "private.h"
 #include "policy.h"
+#include "simd/simd.h"
 
 struct cxlms_ctx {
 	int refcount;
@@ -707,6 +708,154 @@ int64_t cxlms_fetch(struct cxlms_store *store, struct cxlms_tensor *t,
 		    unsigned int recon, void *buf, size_t len)
 {
 	return cxlms_fetch_tiles(store, t, tile, 1, bits, out, recon, buf, len);
+}
+
+/* --- fetch in pieces ------------------------------------------------------ */
+
+#define PIECE_BYTES_DEFAULT	8192
+#define PIECE_ALIGN		512	/* elements: one 64-byte line of each plane */
+
+struct pieces_call {
+	cxlms_piece_fn fn;
+	void *arg;
+	struct cxlms_piece p;
+	uint64_t delivered;	/* elements handed to @fn so far */
+	uint64_t out_bytes;	/* their data bytes */
+	bool called;
+};
+
+static int piece_to_consumer(void *arg, uint32_t first, uint32_t count,
+			     const void *data, uint64_t len)
+{
+	struct pieces_call *c = arg;
+
+	c->p.elem_first = first;
+	c->p.elem_count = count;
+	c->p.data = data;
+	c->p.data_len = len;
+	c->delivered = (uint64_t)first + count;
+	c->out_bytes += len;
+	c->called = true;
+	return c->fn(c->arg, &c->p);
+}
+
+/* Output bits per element of @out at @bits for @t's format. */
+static unsigned int out_elem_bits(struct cxlms_tensor *t, unsigned int bits,
+				  unsigned int out)
+{
+	switch (out) {
+	case CXLMS_OUT_PACKED:
+		return bits;
+	case CXLMS_OUT_INT:
+		return t->layout.n_planes;
+	case CXLMS_OUT_F32:
+		return 32;
+	default:
+		return 16;
+	}
+}
+
+/* Whole tile into a buffer of ours, then the same pieces from there. */
+static int pieces_from_whole(struct cxlms_store *store, struct cxlms_tensor *t,
+			     unsigned int tile, unsigned int out,
+			     unsigned int recon, uint32_t piece_elems,
+			     const struct cxlms_fetch_layout *fl,
+			     struct pieces_call *c)
+{
+	uint32_t n = cxlms_dirent_tile_elems(&t->d, tile), e;
+	unsigned int w = out_elem_bits(t, c->p.bits, out);
+	uint8_t *buf = malloc(fl->total);
+	int64_t got;
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	got = cxlms_fetch(store, t, tile, c->p.bits, out, recon, buf, fl->total);
+	if (got < 0) {
+		free(buf);
+		return (int)got;
+	}
+	c->p.side = buf + fl->data_len;
+	c->p.side_len = fl->total - fl->data_len;
+	for (e = 0; e < n && !rc; e += piece_elems) {
+		uint32_t cnt = n - e < piece_elems ? n - e : piece_elems;
+
+		/* A piece starts on a byte: e is a multiple of 512. */
+		rc = piece_to_consumer(c, e, cnt, buf + (uint64_t)e * w / 8,
+				       ((uint64_t)cnt * w + 7) / 8);
+	}
+	free(buf);
+	return rc;
+}
+
+int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
+		       unsigned int tile, unsigned int bits, unsigned int out,
+		       unsigned int recon, size_t piece_bytes,
+		       cxlms_piece_fn fn, void *arg)
+{
+	struct pieces_call c = { .fn = fn, .arg = arg };
+	struct cxlms_fetch_layout fl;
+	uint64_t want, elems, buf_len;
+	unsigned int w;
+	uint32_t n;
+	uint8_t *buf;
+	uint8_t bits8;
+	int rc;
+
+	if (!store || !t || t->store != store || !fn || tile >= t->d.n_tiles ||
+	    out == CXLMS_OUT_PLANES)
+		return -EINVAL;
+	if (bits == CXLMS_BITS_POLICY) {
+		rc = cxlms_policy_get_bits(t, tile, 1, &bits8, NULL);
+		if (rc)
+			return rc;
+		bits = bits8;
+	}
+	rc = tile_layout_of(t, tile, bits, out, recon, &fl);
+	if (rc)
+		return rc;
+	n = cxlms_dirent_tile_elems(&t->d, tile);
+	want = piece_bytes ? piece_bytes : PIECE_BYTES_DEFAULT;
+	w = out_elem_bits(t, bits, out);
+	/* The whole tile or less: then want * 8 cannot overflow. */
+	elems = want > (uint64_t)n * w / 8 ? n : want * 8 / w;
+	elems = elems / PIECE_ALIGN * PIECE_ALIGN;
+	if (!elems)
+		elems = PIECE_ALIGN;
+	if (elems > n)
+		elems = (n + PIECE_ALIGN - 1) / PIECE_ALIGN * PIECE_ALIGN;
+	c.p.tile = tile;
+	c.p.bits = bits;
+
+	rc = -EOPNOTSUPP;
+	if (store->ops->fetch_pieces) {
+		/* One allocation: the piece buffer (cache lines), then side data. */
+		buf_len = (elems * w / 8 + CXLMS_SIMD_PIECE_SLACK + 63) / 64 * 64;
+		buf = aligned_alloc(64, buf_len + fl.total - fl.data_len + 64);
+		if (!buf)
+			return -ENOMEM;
+		c.p.side = buf + buf_len;
+		c.p.side_len = fl.total - fl.data_len;
+		rc = store->ops->fetch_pieces(store, t, tile, bits, out, recon,
+					      (uint32_t)elems, buf, buf_len,
+					      buf + buf_len, fl.total - fl.data_len,
+					      piece_to_consumer, &c);
+		free(buf);
+	}
+	/* Declined before any piece: the same pieces from a whole fetch. */
+	if (rc == -EOPNOTSUPP && !c.called)
+		return pieces_from_whole(store, t, tile, out, recon,
+					 (uint32_t)elems, &fl, &c);
+	if (c.called && store->ops->lib_counters) {
+		/* What was read: the delivered pieces' plane bytes, all side data. */
+		uint64_t planes = (c.delivered + 7) / 8;
+
+		cxlms_counters_add(&store->stats, 1, bits, planes, fl.read_side,
+				   c.out_bytes + c.p.side_len);
+		cxlms_counters_add(&t->stats, 1, bits, planes, fl.read_side,
+				   c.out_bytes + c.p.side_len);
+	}
+	return rc;
 }
 
 /* --- counters ------------------------------------------------------------- */

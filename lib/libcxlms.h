@@ -163,6 +163,53 @@ int64_t cxlms_fetch_tiles(struct cxlms_store *store, struct cxlms_tensor *t,
 			  unsigned int bits, unsigned int out,
 			  unsigned int recon, void *buf, size_t len);
 
+/**
+ * struct cxlms_piece - a piece of a tile, as cxlms_fetch_pieces() hands it
+ * @tile: the tile
+ * @bits: planes read (for CXLMS_BITS_POLICY: the policy's choice)
+ * @elem_first, @elem_count: the piece's elements, in the tile's order
+ * @data, @data_len: those elements in the output format, data only: the
+ *	bytes cxlms_fetch() writes for them (PACKED: from bit elem_first *
+ *	bits, which is a byte boundary; the tile's last piece may end inside
+ *	a byte, its trailing bits zero).  Valid only during the call.
+ * @side, @side_len: the tile's side data, the same for every piece: the
+ *	bytes cxlms_fetch() writes after the data (INT8 scales and levels at
+ *	cxlms_fetch_info()'s scales_off/levels_off minus data_len); 0 bytes
+ *	for 16-bit stores and for F32/BF16 output
+ */
+struct cxlms_piece {
+	unsigned int tile, bits;
+	uint64_t elem_first, elem_count;
+	const void *data;
+	size_t data_len;
+	const void *side;
+	size_t side_len;
+};
+
+/* A consumer returns 0 for the next piece, or anything else to stop. */
+typedef int (*cxlms_piece_fn)(void *arg, const struct cxlms_piece *piece);
+
+/*
+ * Fetch tile @tile of @t in pieces of about @piece_bytes of output each
+ * (0: 8 KiB; rounded down to whole 512-element blocks, at least one), in
+ * order, and give each to @fn while it is still in the CPU's L1 cache.  A
+ * consumer that uses the weights at once (a GEMM) saves the trip of a
+ * whole tile's output through L2, L3 or DRAM, which costs more than the
+ * decode itself (docs/performance.md).  @bits, @out and @recon as for
+ * cxlms_fetch(), except that PLANES output is -EINVAL.
+ * Returns 0 after the last piece, the non-zero answer of @fn that stopped
+ * it, or -errno before the first piece (-ENOMEM, and cxlms_fetch()'s).
+ * The file backend decodes each piece into a cache-resident buffer with
+ * the AVX-512 variants of the codec; otherwise (other CPUs, a device) the
+ * tile is fetched whole into a buffer of the library and handed out in
+ * the same pieces: the same bytes, without the cache benefit.  Counters
+ * count one tile fetch, with the plane bytes of the pieces delivered.
+ */
+int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
+		       unsigned int tile, unsigned int bits, unsigned int out,
+		       unsigned int recon, size_t piece_bytes,
+		       cxlms_piece_fn fn, void *arg);
+
 /* --- async: batched tile fetches through io_uring (docs/async.md) ------- */
 
 struct cxlms_async;

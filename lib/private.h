@@ -71,6 +71,8 @@ struct cxlms_store;
  * @close: undo @open
  * @fetch_tiles: tiles [first, first + count) of @t into @buf; arguments are
  *	validated and @len covers every tile; returns bytes written
+ * @fetch_pieces: optional; cxlms_simd_fetch_pieces() for one tile (see
+ *	lib/simd/simd.h), -EOPNOTSUPP before any piece if it cannot
  * @verify: full integrity check (tile CRCs)
  * @get_stats, @reset_stats: counters (@t NULL: the whole store)
  */
@@ -84,6 +86,14 @@ struct cxlms_backend_ops {
 			       unsigned int first, unsigned int count,
 			       unsigned int bits, unsigned int out,
 			       unsigned int recon, void *buf, size_t len);
+	int (*fetch_pieces)(struct cxlms_store *s, struct cxlms_tensor *t,
+			    unsigned int tile, unsigned int bits,
+			    unsigned int out, unsigned int recon,
+			    uint32_t piece_elems, void *buf, size_t buf_len,
+			    void *side, size_t side_len,
+			    int (*fn)(void *arg, uint32_t first, uint32_t count,
+				      const void *data, uint64_t len),
+			    void *arg);
 	int (*verify)(struct cxlms_store *s);
 	int (*get_stats)(struct cxlms_store *s, struct cxlms_tensor *t,
 			 struct cxlms_stats *st);

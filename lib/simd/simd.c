@@ -197,29 +197,85 @@ static int scales_special(const cxlms_u8 *scales, cxlms_u64 len)
 	return 0;
 }
 
-/* Scales and levels after the data, alignment gaps zeroed (as the codec). */
+/*
+ * Scales and levels after the data, alignment gaps zeroed (as the codec):
+ * the fetch's output bytes [data_len, total), written from @side on.
+ */
 static void int8_side_data(const struct simd_fetch *f,
-			   const struct cxlms_fetch_layout *fl)
+			   const struct cxlms_fetch_layout *fl, cxlms_u8 *side)
 {
-	cxlms_u8 *dst = f->dst;
-	cxlms_u64 end = fl->data_len;
+	cxlms_u64 base = fl->data_len, end = fl->data_len;
 	cxlms_u32 j;
 
 	if (fl->scales_len) {
-		memset(dst + end, 0, fl->scales_off - end);
-		memcpy(dst + fl->scales_off, f->tile + f->l->scales_off, fl->scales_len);
+		memset(side, 0, fl->scales_off - end);
+		memcpy(side + (fl->scales_off - base), f->tile + f->l->scales_off,
+		       fl->scales_len);
 		end = fl->scales_off + fl->scales_len;
 	}
 	if (fl->levels_len) {
-		memset(dst + end, 0, fl->levels_off - end);
+		cxlms_u8 *lv = side + (fl->levels_off - base);
+
+		memset(side + (end - base), 0, fl->levels_off - end);
 		for (j = 0; j < (1u << f->k); j++) {
-			dst[fl->levels_off + 2 * j] = (cxlms_u8)f->levels[j];
-			dst[fl->levels_off + 2 * j + 1] = (cxlms_u8)((cxlms_u16)f->levels[j] >> 8);
+			lv[2 * j] = (cxlms_u8)f->levels[j];
+			lv[2 * j + 1] = (cxlms_u8)((cxlms_u16)f->levels[j] >> 8);
 		}
 		end = fl->levels_off + fl->levels_len;
 	}
 	if (fl->total > end)
-		memset(dst + end, 0, fl->total - end);
+		memset(side + (end - base), 0, fl->total - end);
+}
+
+/*
+ * Check a fetch and fill @f for the variant in use: 0, or 1 when the
+ * portable codec must do it (invalid request, PLANES output, no kernel,
+ * Inf/NaN scales for a float output).  @lv backs f->levels.
+ */
+static int fetch_prepare(const struct simd_ops *ops, const void *tile,
+			 const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+			 cxlms_u32 bits, cxlms_u32 out, cxlms_u32 recon,
+			 struct cxlms_tile_layout *l, struct cxlms_fetch_layout *fl,
+			 struct simd_fetch *f, cxlms_s16 lv[256])
+{
+	if (cxlms_fetch_layout(g, n_elems, bits, out, recon, fl) ||
+	    cxlms_tile_layout(g, l))
+		return 1;
+	/* PLANES is a memcpy per plane; the codec does that as well as anyone. */
+	if (!ops || out == CXLMS_OUT_PLANES)
+		return 1;
+	memset(f, 0, sizeof(*f));
+	f->tile = tile;
+	f->g = g;
+	f->l = l;
+	f->n = n_elems;
+	f->pf_n = n_elems;
+	f->k = bits;
+	f->out = out;
+	f->recon = cxlms_recon_resolve(g->fmt, recon);
+	f->levels = lv;
+	if (g->fmt != CXLMS_FMT_INT8)
+		return !ops->fetch_16;
+	if (!ops->fetch_int8)
+		return 1;
+	if ((out == CXLMS_OUT_F32 || out == CXLMS_OUT_BF16) &&
+	    scales_special(f->tile + l->scales_off,
+			   (cxlms_u64)n_elems / g->cols * l->groups_per_row * 2))
+		return 1;
+	int8_levels(tile, l, bits, f->recon, lv);
+	/*
+	 * The scales are copied after the data: ask for them now, so
+	 * their run is not a cold DRAM stream at the end (it costs
+	 * ~20 % at k = 1, where the data is only 8x their size).
+	 */
+	for (cxlms_u64 o = 0; o < fl->scales_len; o += 64)
+		__builtin_prefetch(f->tile + l->scales_off + o, 0, 2);
+	return 0;
+}
+
+static int fetch_run(const struct simd_ops *ops, const struct simd_fetch *f)
+{
+	return f->g->fmt == CXLMS_FMT_INT8 ? ops->fetch_int8(f) : ops->fetch_16(f);
 }
 
 cxlms_s64 cxlms_simd_fetch_tile(const void *tile, const struct cxlms_tile_geom *g,
@@ -232,49 +288,89 @@ cxlms_s64 cxlms_simd_fetch_tile(const void *tile, const struct cxlms_tile_geom *
 	struct simd_fetch f;
 	cxlms_s16 lv[256];
 
-	if (cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl) ||
-	    dst_len < fl.total || cxlms_tile_layout(g, &l))
-		return cxlms_fetch_tile(tile, g, n_elems, bits, out, recon, dst, dst_len);
-	/* PLANES is a memcpy per plane; the codec does that as well as anyone. */
-	if (!ops || out == CXLMS_OUT_PLANES)
+	if (fetch_prepare(ops, tile, g, n_elems, bits, out, recon, &l, &fl, &f, lv) ||
+	    dst_len < fl.total)
 		goto portable;
-
-	f.tile = tile;
-	f.g = g;
-	f.l = &l;
-	f.n = n_elems;
-	f.k = bits;
-	f.out = out;
-	f.recon = cxlms_recon_resolve(g->fmt, recon);
-	f.levels = lv;
 	f.dst = dst;
-	if (g->fmt == CXLMS_FMT_INT8) {
-		if (!ops->fetch_int8)
-			goto portable;
-		if ((out == CXLMS_OUT_F32 || out == CXLMS_OUT_BF16) &&
-		    scales_special(f.tile + l.scales_off,
-				   (cxlms_u64)n_elems / g->cols * l.groups_per_row * 2))
-			goto portable;
-		int8_levels(tile, &l, bits, f.recon, lv);
-		/*
-		 * The scales are copied after the data: ask for them now, so
-		 * their run is not a cold DRAM stream at the end (it costs
-		 * ~20 % at k = 1, where the data is only 8x their size).
-		 */
-		for (cxlms_u64 o = 0; o < fl.scales_len; o += 64)
-			__builtin_prefetch(f.tile + l.scales_off + o, 0, 2);
-		if (ops->fetch_int8(&f))
-			goto portable;
-		int8_side_data(&f, &fl);
-	} else {
-		if (!ops->fetch_16 || ops->fetch_16(&f))
-			goto portable;
-	}
+	if (fetch_run(ops, &f))
+		goto portable;
+	if (g->fmt == CXLMS_FMT_INT8)
+		int8_side_data(&f, &fl, (cxlms_u8 *)dst + fl.data_len);
 	return (cxlms_s64)fl.total;
 
 portable:
-	count_portable();
+	/* Invalid requests land here too: their errors are the codec's own. */
+	if (!cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl) && dst_len >= fl.total)
+		count_portable();
 	return cxlms_fetch_tile(tile, g, n_elems, bits, out, recon, dst, dst_len);
+}
+
+struct piece_ctx {
+	cxlms_simd_piece_fn fn;
+	void *arg;
+	const cxlms_u8 *buf;
+	cxlms_u32 k, out, n_planes;
+	int ret;
+};
+
+/* Bytes of @count elements of output @out (PACKED: whole bytes, last partial). */
+static cxlms_u64 piece_bytes(cxlms_u32 out, cxlms_u32 k, cxlms_u32 n_planes,
+			     cxlms_u64 count)
+{
+	switch (out) {
+	case CXLMS_OUT_PACKED:
+		return (count * k + 7) / 8;
+	case CXLMS_OUT_INT:
+		return count * (n_planes / 8);
+	case CXLMS_OUT_F32:
+		return 4 * count;
+	default:
+		return 2 * count;
+	}
+}
+
+static int piece_done(void *arg, cxlms_u32 first, cxlms_u32 count)
+{
+	struct piece_ctx *c = arg;
+
+	c->ret = c->fn(c->arg, first, count, c->buf,
+		       piece_bytes(c->out, c->k, c->n_planes, count));
+	return c->ret;
+}
+
+int cxlms_simd_fetch_pieces(const void *tile, const struct cxlms_tile_geom *g,
+			    cxlms_u32 n_elems, cxlms_u32 bits, cxlms_u32 out,
+			    cxlms_u32 recon, cxlms_u32 piece_elems, void *buf,
+			    cxlms_u64 buf_len, void *side, cxlms_u64 side_len,
+			    cxlms_simd_piece_fn fn, void *arg)
+{
+	const struct simd_ops *ops = simd_ops();
+	struct cxlms_fetch_layout fl;
+	struct cxlms_tile_layout l;
+	struct piece_ctx c;
+	struct simd_fetch f;
+	cxlms_s16 lv[256];
+
+	if (cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl) ||
+	    !piece_elems || piece_elems % SIMD_BLOCK)
+		return -EINVAL;
+	if (fetch_prepare(ops, tile, g, n_elems, bits, out, recon, &l, &fl, &f, lv) ||
+	    !ops->pieces)
+		return -EOPNOTSUPP;
+	if (side_len < fl.total - fl.data_len ||
+	    buf_len < piece_bytes(out, bits, l.n_planes, piece_elems) + CXLMS_SIMD_PIECE_SLACK)
+		return -ENOSPC;
+	/* Side data first: the consumer may use the scales from the first piece on. */
+	if (g->fmt == CXLMS_FMT_INT8)
+		int8_side_data(&f, &fl, side);
+	c = (struct piece_ctx){ fn, arg, buf, bits, out, l.n_planes, 0 };
+	f.dst = buf;
+	f.piece_elems = piece_elems;
+	f.piece_fn = piece_done;
+	f.piece_arg = &c;
+	if (fetch_run(ops, &f))
+		return -EOPNOTSUPP;	/* declined before any piece */
+	return c.ret;
 }
 
 /* --- placement -------------------------------------------------------- */

@@ -30,6 +30,26 @@ enum cxlms_simd_isa {
 cxlms_s64 cxlms_simd_fetch_tile(const void *tile, const struct cxlms_tile_geom *g,
 				cxlms_u32 n_elems, cxlms_u32 bits, cxlms_u32 out,
 				cxlms_u32 recon, void *dst, cxlms_u64 dst_len);
+/*
+ * A tile's data in pieces of @piece_elems elements (a multiple of 512),
+ * each decoded into @buf and handed to @fn(@arg, first, count, buf, len)
+ * while it is still in L1, never written to memory: what an engine that
+ * consumes weights right away wants.  @side gets the fetch's side data
+ * (output bytes [data_len, total) of cxlms_fetch_tile) before the first
+ * piece.  @buf needs the piece's bytes plus CXLMS_SIMD_PIECE_SLACK.
+ * Returns 0 when every piece went to @fn, @fn's non-zero answer (which
+ * stops the fetch), -EINVAL for a request the codec refuses, -ENOSPC,
+ * or -EOPNOTSUPP (before any piece) when the variant in use cannot:
+ * the caller then fetches the whole tile and slices it.
+ */
+#define CXLMS_SIMD_PIECE_SLACK 128
+typedef int (*cxlms_simd_piece_fn)(void *arg, cxlms_u32 first, cxlms_u32 count,
+				   const void *data, cxlms_u64 len);
+int cxlms_simd_fetch_pieces(const void *tile, const struct cxlms_tile_geom *g,
+			    cxlms_u32 n_elems, cxlms_u32 bits, cxlms_u32 out,
+			    cxlms_u32 recon, cxlms_u32 piece_elems, void *buf,
+			    cxlms_u64 buf_len, void *side, cxlms_u64 side_len,
+			    cxlms_simd_piece_fn fn, void *arg);
 int cxlms_simd_place_int8(void *tile, const struct cxlms_tile_geom *g,
 			  cxlms_u32 n_elems, cxlms_u32 elem_off,
 			  const cxlms_s8 *codes, cxlms_u32 count);

@@ -10,6 +10,8 @@
 #ifndef CXLMS_SIMD_PRIV_H
 #define CXLMS_SIMD_PRIV_H
 
+#include <stdbool.h>
+
 #include "simd.h"
 
 #define SIMD_BLOCK	512	/* elements per block */
@@ -24,6 +26,14 @@
  * @recon: resolved (never DEFAULT)
  * @levels: INT8: the 2^k Q8.8 levels of @recon, indexed by the pattern u
  * @dst: output data (side data is written by the dispatcher)
+ * @elem_base: tile element of the first of the @n (scale groups count from
+ *	the tile's start); 0 except in a piece view
+ * @pf_n: elements from the first of the @n up to which plane bytes may be
+ *	prefetched: @n, or in a piece view the rest of the tile
+ * @piece_fn: if set (only for ops with @pieces), the data goes to @dst
+ *	@piece_elems elements at a time (a multiple of SIMD_BLOCK), and
+ *	@piece_fn(@piece_arg, first, count) is called after each piece; a
+ *	non-zero answer stops the fetch
  */
 struct simd_fetch {
 	const cxlms_u8 *tile;
@@ -33,6 +43,10 @@ struct simd_fetch {
 	int recon;
 	const cxlms_s16 *levels;
 	cxlms_u8 *dst;
+	cxlms_u32 elem_base, pf_n;
+	cxlms_u32 piece_elems;
+	int (*piece_fn)(void *arg, cxlms_u32 first, cxlms_u32 count);
+	void *piece_arg;
 };
 
 /**
@@ -41,6 +55,7 @@ struct simd_fetch {
  * @place_int8: @nblk whole blocks of codes into plane bytes @planes,
  *	@planes + @stride, ...; @planes is 64-byte aligned (streaming stores)
  * @place_16: the same for 16-bit patterns of format @fmt (quiets sNaNs)
+ * @pieces: the fetch kernels honour simd_fetch.piece_fn
  */
 struct simd_ops {
 	int (*fetch_int8)(const struct simd_fetch *f);
@@ -49,6 +64,7 @@ struct simd_ops {
 			   const cxlms_u8 *codes, cxlms_u32 nblk);
 	void (*place_16)(cxlms_u8 *planes, cxlms_u32 stride,
 			 const cxlms_u16 *vals, cxlms_u32 nblk, cxlms_u32 fmt);
+	bool pieces;
 };
 
 /* Each returns its table; call only when the CPU has the ISA. */

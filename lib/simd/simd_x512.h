@@ -660,7 +660,7 @@ HOT const cxlms_u8 *block_src(const struct simd_fetch *f, cxlms_u8 (*bounce)[64]
 		 * the hardware prefetcher follows well from DRAM.  Stay inside
 		 * the plane bytes the fetch may read.
 		 */
-		if (blk0 + (PREFETCH_BYTES / SIMD_BLOCK_BYTES + 1) * SIMD_BLOCK <= f->n)
+		if (blk0 + (PREFETCH_BYTES / SIMD_BLOCK_BYTES + 1) * SIMD_BLOCK <= f->pf_n)
 #pragma GCC unroll 8
 			for (p = 0; p < cnt; p++)
 				_mm_prefetch((const char *)src + p * f->l->plane_stride +
@@ -833,11 +833,11 @@ HOT void packed_direct(const struct simd_fetch *f, const cxlms_u32 k)
 static void packed_plane0(const struct simd_fetch *f)
 {
 	const cxlms_u8 *src = f->tile + f->l->planes_off;
-	cxlms_u32 nb = (f->n + 7) / 8, o = 0;
+	cxlms_u32 nb = (f->n + 7) / 8, pf_nb = (f->pf_n + 7) / 8, o = 0;
 
 	prefetch_head(src, 0, 1, nb);
 	for (; o + 64 <= nb; o += 64) {
-		if (o + PREFETCH_BYTES < nb)
+		if (o + PREFETCH_BYTES < pf_nb)
 			_mm_prefetch((const char *)src + o + PREFETCH_BYTES, PREFETCH_HINT);
 		_mm512_storeu_si512(f->dst + o, ld(src + o));
 	}
@@ -879,7 +879,9 @@ HOT void int8_float(const struct simd_fetch *f, const cxlms_s16 *lvw, const cxlm
 		for (e = blk0; e < blk0 + valid; e = end) {
 			__m512 s;
 
-			end = simd_group_run(f->g, gpr, e, blk0 + valid, &sidx);
+			/* Scale groups count from the tile's first element. */
+			end = simd_group_run(f->g, gpr, f->elem_base + e,
+					     f->elem_base + blk0 + valid, &sidx) - f->elem_base;
 			s = _mm512_set1_ps(fp16_scale_q8((cxlms_u16)(scales[2 * sidx] |
 								    scales[2 * sidx + 1] << 8)));
 			for (i = e; i < end; i += 16) {
@@ -923,24 +925,51 @@ HOT void int8_float(const struct simd_fetch *f, const cxlms_s16 *lvw, const cxlm
 	default: call_k(8); break;					\
 	}
 
-static int X(fetch_int8)(const struct simd_fetch *f)
+/*
+ * Run @run over @f, or with simd_fetch.piece_fn over one view of @f per
+ * piece: the piece's plane bytes, its tile element for scale groups,
+ * prefetch on to the tile's end, output into the same (cache-resident)
+ * piece buffer, handed to the consumer before the next piece overwrites it.
+ */
+static void for_each_piece(const struct simd_fetch *f,
+			   void (*run)(const struct simd_fetch *f, const void *arg),
+			   const void *arg)
 {
-	cxlms_s8 lut[128] ALIGN64;
-	cxlms_s16 lvw[128] ALIGN64;
-	struct lut8 L;
-	cxlms_u32 k = f->k, u;
+	struct cxlms_tile_layout vl;
+	struct simd_fetch v;
+	cxlms_u32 e;
 
-	pthread_once(&X(tab_once), X(tab_init));
-	for (u = 0; u < 128; u++) {
-		int used = k < 8 && u < (1u << k);
-
-		lut[u] = used ? level_to_s8(f->levels[u]) : 0;
-		lvw[u] = used ? f->levels[u] : 0;
+	if (!f->piece_fn) {
+		run(f, arg);
+		return;
 	}
-	lut8_init(&L, lut, k);
+	v = *f;
+	vl = *f->l;
+	v.l = &vl;
+	for (e = 0; e < f->n; e += f->piece_elems) {
+		v.n = f->n - e < f->piece_elems ? f->n - e : f->piece_elems;
+		v.elem_base = f->elem_base + e;
+		v.pf_n = f->pf_n - e;
+		vl.planes_off = f->l->planes_off + e / 8;
+		run(&v, arg);
+		if (f->piece_fn(f->piece_arg, e, v.n))
+			return;
+	}
+}
+
+struct int8_luts {
+	struct lut8 L;
+	cxlms_s16 lvw[128] ALIGN64;
+};
+
+static void int8_run(const struct simd_fetch *f, const void *arg)
+{
+	const struct int8_luts *t = arg;
+	cxlms_u32 k = f->k;
+
 	switch (f->out) {
 	case CXLMS_OUT_INT:
-#define CALL_INT(K) int8_int(f, &L, K)
+#define CALL_INT(K) int8_int(f, &t->L, K)
 		K_SWITCH(k, CALL_INT);
 		break;
 	case CXLMS_OUT_PACKED:
@@ -961,10 +990,27 @@ static int X(fetch_int8)(const struct simd_fetch *f)
 			K_SWITCH(k, CALL_PACKED);
 		break;
 	default:
-#define CALL_FLOAT(K) int8_float(f, lvw, K)
+#define CALL_FLOAT(K) int8_float(f, t->lvw, K)
 		K_SWITCH(k, CALL_FLOAT);
 		break;
 	}
+}
+
+static int X(fetch_int8)(const struct simd_fetch *f)
+{
+	cxlms_s8 lut[128] ALIGN64;
+	struct int8_luts t;
+	cxlms_u32 k = f->k, u;
+
+	pthread_once(&X(tab_once), X(tab_init));
+	for (u = 0; u < 128; u++) {
+		int used = k < 8 && u < (1u << k);
+
+		lut[u] = used ? level_to_s8(f->levels[u]) : 0;
+		t.lvw[u] = used ? f->levels[u] : 0;
+	}
+	lut8_init(&t.L, lut, k);
+	for_each_piece(f, int8_run, &t);
 	return 0;
 }
 
@@ -1202,16 +1248,10 @@ HOT void fetch16_vals(const struct simd_fetch *f, const cxlms_u32 k)
 	}
 }
 
-static int X(fetch_16)(const struct simd_fetch *f)
+static void run_16(const struct simd_fetch *f, const void *arg)
 {
 	cxlms_u32 k = f->k;
 
-#if !X512_GFNI
-	/* Odd-width packed streams above 8 bits need vpermb: the codec does them. */
-	if (f->out == CXLMS_OUT_PACKED && k > 8 && k < 16)
-		return SIMD_DECLINE;
-#endif
-	pthread_once(&X(tab_once), X(tab_init));
 	if (f->out == CXLMS_OUT_PACKED && k <= 8) {
 		if (k == 1)
 			packed_plane0(f);
@@ -1227,7 +1267,7 @@ static int X(fetch_16)(const struct simd_fetch *f)
 #endif
 		else
 			K_SWITCH(k, CALL_PACKED);
-		return 0;
+		return;
 	}
 	switch (k) {
 #define CASE16(K) case K: fetch16_vals(f, K); break
@@ -1238,6 +1278,17 @@ static int X(fetch_16)(const struct simd_fetch *f)
 		fetch16_vals(f, 16);
 		break;
 	}
+}
+
+static int X(fetch_16)(const struct simd_fetch *f)
+{
+#if !X512_GFNI
+	/* Odd-width packed streams above 8 bits need vpermb: the codec does them. */
+	if (f->out == CXLMS_OUT_PACKED && f->k > 8 && f->k < 16)
+		return SIMD_DECLINE;
+#endif
+	pthread_once(&X(tab_once), X(tab_init));
+	for_each_piece(f, run_16, NULL);
 	return 0;
 }
 
@@ -1246,4 +1297,5 @@ static const struct simd_ops X(ops) = {
 	.fetch_16 = X(fetch_16),
 	.place_int8 = X(place_int8),
 	.place_16 = X(place_16),
+	.pieces = true,
 };

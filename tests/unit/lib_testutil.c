@@ -331,3 +331,85 @@ int tu_write_random_store(const char *path,
 	cxlms_writer_free(w);
 	return rc;
 }
+
+struct tu_pieces_state {
+	const uint8_t *ref;		/* the whole fetch */
+	struct cxlms_fetch_info info;
+	unsigned int tile, bits, out_bits;
+	uint64_t next;			/* element the next piece must start at */
+	const void *first_data;
+	struct tu_pieces_result *res;
+};
+
+static int tu_piece_check(void *arg, const struct cxlms_piece *p)
+{
+	struct tu_pieces_state *st = arg;
+	struct tu_pieces_result *res = st->res;
+	uint64_t off = p->elem_first * st->out_bits / 8;
+
+	if (res->mismatch)
+		return 0;
+	if (!res->n_pieces++)
+		st->first_data = p->data;
+	else if (p->data != st->first_data)
+		res->reused = false;
+	if (p->tile != st->tile || p->bits != st->bits)
+		res->mismatch = "tile or bits";
+	else if (p->elem_first != st->next || !p->elem_count)
+		res->mismatch = "piece order";
+	else if (p->data_len != (p->elem_count * st->out_bits + 7) / 8 ||
+		 off + p->data_len > st->info.data_len)
+		res->mismatch = "piece length";
+	else if (memcmp(p->data, st->ref + off, p->data_len))
+		res->mismatch = "piece data";
+	else if (p->side_len != st->info.total - st->info.data_len ||
+		 (p->side_len && memcmp(p->side, st->ref + st->info.data_len, p->side_len)))
+		res->mismatch = "side data";
+	st->next = p->elem_first + p->elem_count;
+	return 0;
+}
+
+int tu_check_pieces(struct cxlms_store *s, struct cxlms_tensor *t,
+		    unsigned int tile, unsigned int bits, unsigned int out,
+		    unsigned int recon, size_t piece_bytes,
+		    struct tu_pieces_result *res)
+{
+	struct tu_pieces_state st = { .tile = tile, .bits = bits, .res = res };
+	uint8_t *ref;
+	int64_t got;
+	int rc, want;
+
+	memset(res, 0, sizeof(*res));
+	res->reused = true;
+	want = cxlms_fetch_info(t, tile, bits, out, recon, &st.info);
+	if (out == CXLMS_OUT_PLANES)
+		want = -EINVAL;		/* pieces of planes do not exist */
+	if (want) {
+		rc = cxlms_fetch_pieces(s, t, tile, bits, out, recon, piece_bytes,
+					tu_piece_check, &st);
+		if (rc != want)
+			res->mismatch = "error differs from cxlms_fetch_info()'s";
+		else if (res->n_pieces)
+			res->mismatch = "consumer called on an error";
+		return rc;
+	}
+	ref = malloc(st.info.total);
+	if (!ref)
+		return -ENOMEM;
+	got = cxlms_fetch(s, t, tile, bits, out, recon, ref, st.info.total);
+	if (got != (int64_t)st.info.total) {
+		free(ref);
+		res->mismatch = "reference fetch failed";
+		return got < 0 ? (int)got : -EIO;
+	}
+	st.ref = ref;
+	st.out_bits = out == CXLMS_OUT_PACKED ? bits :
+		      out == CXLMS_OUT_INT ? cxlms_tensor_get_planes(t) :
+		      out == CXLMS_OUT_F32 ? 32 : 16;
+	rc = cxlms_fetch_pieces(s, t, tile, bits, out, recon, piece_bytes,
+				tu_piece_check, &st);
+	if (!rc && !res->mismatch && st.next != cxlms_tensor_get_tile_elems(t, tile))
+		res->mismatch = "pieces do not cover the tile";
+	free(ref);
+	return rc;
+}

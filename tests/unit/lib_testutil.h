@@ -86,4 +86,24 @@ int tu_write_random_store(const char *path,
 			  const struct cxlms_tensor_spec *spec, unsigned int n,
 			  uint64_t *seed, unsigned int zero_every);
 
+/*
+ * cxlms_fetch_pieces() of one tile checked against cxlms_fetch() of it:
+ * the pieces come in order, cover the tile, carry the tile's bits, and
+ * their data and side bytes are the fetch's.  Returns what
+ * cxlms_fetch_pieces() returned (0, or the fetch's error, which must then
+ * be cxlms_fetch()'s own and come before any piece); @mismatch says what
+ * differed (NULL: nothing), @n_pieces how many came, @reused whether
+ * every piece came in the same buffer (the cache-resident path).
+ */
+struct tu_pieces_result {
+	const char *mismatch;
+	unsigned int n_pieces;
+	bool reused;
+};
+
+int tu_check_pieces(struct cxlms_store *s, struct cxlms_tensor *t,
+		    unsigned int tile, unsigned int bits, unsigned int out,
+		    unsigned int recon, size_t piece_bytes,
+		    struct tu_pieces_result *res);
+
 #endif /* CXLMS_LIB_TESTUTIL_H */

@@ -627,6 +627,90 @@ static void test_many_tensors(void **state)
 	free(out);
 }
 
+/*
+ * cxlms_fetch_pieces() gives the bytes of cxlms_fetch() in order, on
+ * either backend, for every tile, precision and output, with pieces of
+ * one block (512 elements: w's tiles are 1600, four pieces, the last
+ * short), of about 700 bytes and of the default size; errors are the
+ * fetch's, before any piece.
+ */
+static void test_pieces_match_fetch(void **state)
+{
+	static const size_t sizes[] = { 1, 700, 0 };
+	struct fx *fx = *state;
+	unsigned int k, tile, bits, out, recon, i, multi = 0, checked = 0;
+
+	for (k = 0; k < N_T; k++) {
+		struct cxlms_tensor *t = fx->t[k];
+
+		for (tile = 0; tile < cxlms_tensor_get_tile_count(t); tile++)
+		for (bits = 1; bits <= cxlms_tensor_get_planes(t) + 1; bits++)
+		for (out = CXLMS_OUT_PLANES; out <= CXLMS_OUT_BF16; out++)
+		for (recon = CXLMS_RECON_DEFAULT; recon <= CXLMS_RECON_TABLE; recon++)
+		for (i = 0; i < 3; i++) {
+			struct tu_pieces_result r;
+			int rc = tu_check_pieces(fx->s, t, tile, bits, out, recon,
+						 sizes[i], &r);
+
+			if (r.mismatch)
+				fail_msg("%s tile %u bits %u out %u recon %u piece %zu: %s (rc %d)",
+					 names[k], tile, bits, out, recon, sizes[i],
+					 r.mismatch, rc);
+			if (!rc)
+				checked++;
+			multi += r.n_pieces > 1;
+		}
+	}
+	assert_true(checked > 1000);
+	assert_true(multi > 100);
+	/* Not a valid request at all: refused before any piece, -EINVAL. */
+	assert_int_equal(cxlms_fetch_pieces(fx->s, fx->t[0], 0, 8, CXLMS_OUT_INT, 0, 0,
+					    NULL, NULL), -EINVAL);
+	assert_int_equal(cxlms_fetch_pieces(NULL, fx->t[0], 0, 8, CXLMS_OUT_INT, 0, 0,
+					    NULL, NULL), -EINVAL);
+}
+
+struct stop_after {
+	unsigned int calls, stop_at;
+};
+
+static int stop_consumer(void *arg, const struct cxlms_piece *p)
+{
+	struct stop_after *sa = arg;
+
+	(void)p;
+	return ++sa->calls == sa->stop_at ? -ECANCELED : 0;
+}
+
+/*
+ * A consumer that stops gets no more pieces and its answer comes back;
+ * the counters say what was read: on the file backend the planes of the
+ * pieces handed out (two of four), on a device the whole tile it fetched.
+ */
+static void test_pieces_stop(void **state)
+{
+	struct fx *fx = *state;
+	struct cxlms_tensor *w = fx->t[0];
+	struct stop_after sa = { 0, 2 };
+	struct cxlms_stats st;
+
+	assert_int_equal(cxlms_store_reset_stats(fx->s), 0);
+	assert_int_equal(cxlms_fetch_pieces(fx->s, w, 0, 4, CXLMS_OUT_INT, 0, 1,
+					    stop_consumer, &sa), -ECANCELED);
+	assert_int_equal(sa.calls, 2);
+	assert_int_equal(cxlms_tensor_get_stats(w, &st), 0);
+	assert_int_equal(st.fetches, 1);
+	assert_int_equal(st.plane_bytes[3], fx->dev ? 200 : 2 * 512 / 8);
+	assert_int_equal(st.plane_bytes[4], 0);
+	sa = (struct stop_after){ 0, 0 };	/* never stops */
+	assert_int_equal(cxlms_fetch_pieces(fx->s, w, 0, 4, CXLMS_OUT_INT, 0, 1,
+					    stop_consumer, &sa), 0);
+	assert_int_equal(sa.calls, 4);
+	assert_int_equal(cxlms_tensor_get_stats(w, &st), 0);
+	assert_int_equal(st.fetches, 2);
+	assert_int_equal(st.plane_bytes[3], fx->dev ? 400 : 2 * 512 / 8 + 200);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -641,6 +725,8 @@ int main(void)
 		T(test_stats_exact),
 		T(test_concurrent_counters),
 		T(test_many_tensors),
+		T(test_pieces_match_fetch),
+		T(test_pieces_stop),
 	};
 
 	return cmocka_run_group_tests_name("lib_fetch", tests, NULL, NULL);

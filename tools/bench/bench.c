@@ -7,6 +7,10 @@
  *  fetch     cxlms_simd_fetch_tile() of every tile at k planes, each tile
  *            into the same tile-sized output buffer (an engine's staging
  *            buffer; it stays in L2, so DRAM traffic is the reads).
+ *  pieces    cxlms_simd_fetch_pieces() (cxlms_fetch_pieces()) of every
+ *            tile: 8 KiB pieces decoded into one L1-resident buffer, each
+ *            read by a consumer (an XOR over it) before the next: an
+ *            engine that uses the weights at once.
  *  read      a read-only pass over exactly the bytes the fetch reads
  *            (k plane runs per tile plus the side data the codec accounts).
  *  memcpy    memcpy of those same bytes into the same output buffer.
@@ -63,7 +67,8 @@ static struct {
 	const char *only;
 	const char *json_out;
 	unsigned int threads;
-} opt = { 5, 512, 0, 1, NULL, NULL, NULL, 1 };
+	unsigned int piece_kib;
+} opt = { 5, 512, 0, 1, NULL, NULL, NULL, 1, 8 };
 
 static uint8_t *out_bufs[MAX_THREADS];	/* one tile's output per thread, reused */
 static size_t out_len;
@@ -247,6 +252,52 @@ static void run_fetch(const struct job *j)
 			fprintf(stderr, "cxlms-bench: %s fetch k=%u out=%u failed\n", s->name, j->k, j->out);
 			exit(1);
 		}
+}
+
+/* The consumer of a piece: reads every byte, as an engine would. */
+static int consume_piece(void *arg, cxlms_u32 first, cxlms_u32 count,
+			 const void *data, cxlms_u64 len)
+{
+	(void)first;
+	(void)count;
+	*(uint64_t *)arg ^= read_bytes(data, len);
+	return 0;
+}
+
+/* Elements per piece for --piece bytes of output (whole blocks). */
+static uint32_t piece_elems(const struct store *s, uint32_t k, uint32_t out)
+{
+	uint32_t bits = out == CXLMS_OUT_PACKED ? k : s->l.n_planes;
+	uint64_t e = (uint64_t)opt.piece_kib * 1024 * 8 / bits / 512 * 512;
+
+	return e ? (uint32_t)e : 512;
+}
+
+/* 0, or -EOPNOTSUPP when the variant in use has no in-cache pieces. */
+static int fetch_pieces_tiles(const struct job *j)
+{
+	const struct store *s = j->s;
+	uint32_t t, pe = piece_elems(s, j->k, j->out);
+	uint64_t x = 0;
+	int rc = 0;
+
+	/* Piece buffer at the start of the thread's buffer, side data 1 MiB on. */
+	for (t = j->t0; t < j->t1 && !rc; t++)
+		rc = cxlms_simd_fetch_pieces(tile_at(s, t), &s->g, s->n, j->k, j->out,
+					     CXLMS_RECON_DEFAULT, pe, j->out_buf, 1u << 20,
+					     j->out_buf + (1u << 20), out_len - (1u << 20),
+					     consume_piece, &x);
+	consume(x);
+	return rc;
+}
+
+static void run_pieces(const struct job *j)
+{
+	if (fetch_pieces_tiles(j)) {
+		fprintf(stderr, "cxlms-bench: %s pieces k=%u out=%u failed\n", j->s->name,
+			j->k, j->out);
+		exit(1);
+	}
 }
 
 static void run_read(const struct job *j)
@@ -463,7 +514,7 @@ struct paired {
 /* Median seconds of each of @n contenders, run in turn @reps times after a warm-up. */
 static void timed_paired(struct paired *pr, unsigned int n, unsigned int reps)
 {
-	double t[8][MAX_REPS];
+	double t[10][MAX_REPS];
 	unsigned int r, i;
 
 	for (r = 0; r <= reps; r++)
@@ -556,6 +607,7 @@ static void store_build(struct store *s, const char *name, uint32_t fmt, size_t 
 struct row {
 	uint32_t k;
 	double read, copy, fetch_int, fetch_packed, packed_read, packed_copy, read_ilv;
+	double pieces_int, pieces_packed;	/* 0: not measured */
 	double isa_int[CXLMS_ISA_COUNT];
 	size_t bytes, out_int_bytes;
 };
@@ -598,7 +650,8 @@ static void bench_store(struct store *s, enum cxlms_simd_isa best, struct result
 	for (k = 1; k <= planes; k++) {
 		struct row *r = &res->rows[k - 1];
 		struct job ji, jp;
-		struct paired pr[7];
+		struct paired pr[9];
+		int pieces;
 
 		j.k = k;
 		r->k = k;
@@ -620,7 +673,16 @@ static void bench_store(struct store *s, enum cxlms_simd_isa best, struct result
 		pr[4] = (struct paired){ int_valid(s, k) ? run_fetch : NULL, &ji, 0 };
 		pr[5] = (struct paired){ run_fetch, &jp, 0 };
 		pr[6] = (struct paired){ have_avx2 ? run_read_interleaved : NULL, &j, 0 };
-		timed_paired(pr, 7, opt.reps);
+		/* In-cache pieces: only variants that have them (AVX-512). */
+		cxlms_simd_set_isa(best);
+		pieces = !fetch_pieces_tiles(&(struct job){ .s = s, .k = k, .out = jp.out,
+							    .t0 = 0, .t1 = 1,
+							    .out_buf = out_bufs[0] });
+		pr[7] = (struct paired){ pieces && int_valid(s, k) ? run_pieces : NULL, &ji, 0 };
+		pr[8] = (struct paired){ pieces ? run_pieces : NULL, &jp, 0 };
+		timed_paired(pr, 9, opt.reps);
+		r->pieces_int = pr[7].sec;
+		r->pieces_packed = pr[8].sec;
 		r->read_ilv = pr[6].sec;
 		r->read = pr[0].sec;
 		r->copy = pr[1].sec;
@@ -697,11 +759,64 @@ struct target {
 	char where[64];
 };
 
+/* Ratios per k, 0 where a contender was not measured. */
+static double int_read(const struct row *w)
+{
+	return w->fetch_int ? w->read / w->fetch_int : 0;
+}
+
+static double packed_copy(const struct row *w)
+{
+	return w->fetch_packed / w->packed_copy;
+}
+
+static double packed_read(const struct row *w)
+{
+	return w->fetch_packed / w->packed_read;
+}
+
+static double pieces_int_read(const struct row *w)
+{
+	return w->pieces_int ? w->read / w->pieces_int : 0;
+}
+
+static double pieces_packed_read(const struct row *w)
+{
+	return w->pieces_packed ? w->pieces_packed / w->packed_read : 0;
+}
+
+/*
+ * A target judged on the worst of @ratio over k = @kmin..planes (lowest if
+ * higher is better); not added when no k was measured.
+ */
+static void judge_over_k(const struct result *r, uint32_t kmin,
+			 double (*ratio)(const struct row *), const char *what,
+			 double threshold, int higher_better, struct target *tg,
+			 unsigned int *n)
+{
+	double worst = higher_better ? 1e9 : 0;
+	uint32_t k, wk = 0;
+
+	for (k = kmin; k <= r->n_rows; k++) {
+		double v = ratio(&r->rows[k - 1]);
+
+		if (v && (higher_better ? v < worst : v > worst)) {
+			worst = v;
+			wk = k;
+		}
+	}
+	if (!wk)
+		return;
+	tg[*n] = (struct target){ what, worst, threshold, higher_better, 0, "" };
+	snprintf(tg[*n].where, sizeof(tg[*n].where), "worst at k=%u", wk);
+	(*n)++;
+}
+
 static unsigned int judge(struct result *r8, struct result *r16, struct target *tg)
 {
 	unsigned int n = 0, i;
 	double worst;
-	uint32_t wk;
+	uint32_t wk = 0;
 	struct result *rs[2] = { r8, r16 };
 
 	for (i = 0; i < 2; i++) {
@@ -709,48 +824,19 @@ static unsigned int judge(struct result *r8, struct result *r16, struct target *
 		uint32_t kmin = i ? 8 : 4, planes = r->n_rows, k;
 
 		/* 1. fetch vs read-only bandwidth of the bytes read. */
-		worst = 1e9;
-		wk = 0;
-		for (k = kmin; k <= planes; k++) {
-			double v = r->rows[k - 1].read / r->rows[k - 1].fetch_int;
-
-			if (v < worst) {
-				worst = v;
-				wk = k;
-			}
-		}
-		tg[n] = (struct target){ i ? "16-bit fetch (INT) vs read-only, k>=8" :
-					 "int8 fetch (INT) vs read-only, k>=4", worst, 0.8, 1, 0, "" };
-		snprintf(tg[n].where, sizeof(tg[n].where), "worst at k=%u", wk);
-		n++;
-
+		judge_over_k(r, kmin, int_read, i ? "16-bit fetch (INT) vs read-only, k>=8" :
+			     "int8 fetch (INT) vs read-only, k>=4", 0.8, 1, tg, &n);
+		judge_over_k(r, kmin, pieces_int_read,
+			     i ? "16-bit INT in pieces vs read-only, k>=8" :
+			     "int8 INT in pieces vs read-only, k>=4", 0.8, 1, tg, &n);
 		/* 3. fetch PACKED vs the dedicated packed copy, every k. */
-		worst = 0;
-		for (k = 1; k <= planes; k++) {
-			double v = r->rows[k - 1].fetch_packed / r->rows[k - 1].packed_copy;
-
-			if (v > worst) {
-				worst = v;
-				wk = k;
-			}
-		}
-		tg[n] = (struct target){ i ? "16-bit fetch PACKED / memcpy of packed copy" :
-					 "int8 fetch PACKED / memcpy of packed copy", worst, 1.25, 0, 0, "" };
-		snprintf(tg[n].where, sizeof(tg[n].where), "worst at k=%u", wk);
-		n++;
-		worst = 0;
-		for (k = 1; k <= planes; k++) {
-			double v = r->rows[k - 1].fetch_packed / r->rows[k - 1].packed_read;
-
-			if (v > worst) {
-				worst = v;
-				wk = k;
-			}
-		}
-		tg[n] = (struct target){ i ? "16-bit fetch PACKED / read of packed copy" :
-					 "int8 fetch PACKED / read of packed copy", worst, 1.25, 0, 0, "" };
-		snprintf(tg[n].where, sizeof(tg[n].where), "worst at k=%u", wk);
-		n++;
+		judge_over_k(r, 1, packed_copy, i ? "16-bit fetch PACKED / memcpy of packed copy" :
+			     "int8 fetch PACKED / memcpy of packed copy", 1.25, 0, tg, &n);
+		judge_over_k(r, 1, packed_read, i ? "16-bit fetch PACKED / read of packed copy" :
+			     "int8 fetch PACKED / read of packed copy", 1.25, 0, tg, &n);
+		judge_over_k(r, 1, pieces_packed_read,
+			     i ? "16-bit PACKED in pieces / read of packed copy" :
+			     "int8 PACKED in pieces / read of packed copy", 1.25, 0, tg, &n);
 
 		/* 4. placement vs a non-temporal copy of the input. */
 		tg[n] = (struct target){ i ? "16-bit placement vs NT copy" :
@@ -826,11 +912,11 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 		       gbs(r->s->input_bytes, r->place), gbs(r->s->input_bytes, r->place_portable),
 		       gbs(r->s->input_bytes, r->nt_copy), r->nt_copy / r->place,
 		       gbs(r->s->input_bytes, r->dram_memcpy));
-		printf(" k | read  memcpy rd.ilv | fetch INT        read/ memcpy/ out  | PACKED  pk.read pk.cpy  /pk.cpy /pk.read | t(k)/t(%u) INT PACKED  k/%u",
+		printf(" k | read  memcpy rd.ilv | fetch INT        read/ memcpy/ out  | PACKED  pk.read pk.cpy  /pk.cpy /pk.read | pieces INT  read/ PACKED /pk.read | t(k)/t(%u) INT PACKED  k/%u",
 		       planes, planes);
 		if (opt.all_isa)
 			printf(" | INT GB/s by ISA:");
-		printf("\n   | GB/s  GB/s   GB/s   | ms     GB/s      fetch  fetch  GB/s | GB/s    GB/s    GB/s    ratio   ratio   |                          ");
+		printf("\n   | GB/s  GB/s   GB/s   | ms     GB/s      fetch  fetch  GB/s | GB/s    GB/s    GB/s    ratio   ratio   | GB/s       pcs   GB/s   ratio    |                          ");
 		if (opt.all_isa)
 			for (a = 0; a < CXLMS_ISA_COUNT; a++)
 				if (cxlms_simd_isa_supported((enum cxlms_simd_isa)a))
@@ -849,10 +935,21 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 				       gbs(w->out_int_bytes, w->fetch_int));
 			else
 				printf("     -     -         -      -      -");
-			printf(" | %5.1f   %5.1f   %5.1f   %5.2f   %5.2f   |        %5.3f  %5.3f   %5.3f",
+			printf(" | %5.1f   %5.1f   %5.1f   %5.2f   %5.2f   |",
 			       gbs(w->bytes, w->fetch_packed), gbs(pk, w->packed_read),
 			       gbs(pk, w->packed_copy), w->fetch_packed / w->packed_copy,
-			       w->fetch_packed / w->packed_read,
+			       w->fetch_packed / w->packed_read);
+			if (w->pieces_int)
+				printf(" %5.1f     %5.2f", gbs(w->bytes, w->pieces_int),
+				       w->read / w->pieces_int);
+			else
+				printf("     -         -");
+			if (w->pieces_packed)
+				printf("  %5.1f  %5.2f    |", gbs(w->bytes, w->pieces_packed),
+				       w->pieces_packed / w->packed_read);
+			else
+				printf("      -      -    |");
+			printf("        %5.3f  %5.3f   %5.3f",
 			       w->fetch_int / r->rows[planes - 1].fetch_int,
 			       w->fetch_packed / r->rows[planes - 1].fetch_packed,
 			       (double)k / planes);
@@ -877,8 +974,8 @@ static void print_json(FILE *out, struct result *res, unsigned int nres, const c
 	const char *sep;
 
 	fprintf(out, "{\n  \"machine\": {\"cpu\": \"%s\", \"isa\": \"%s\", \"llc_bytes\": %ld, "
-	       "\"threads\": %u, \"reps\": %u, \"statistic\": \"median\"},\n  \"stores\": [\n",
-	       cpu, isa, llc_bytes(), opt.threads, opt.reps);
+	       "\"threads\": %u, \"piece_bytes\": %u, \"reps\": %u, \"statistic\": \"median\"},\n  \"stores\": [\n",
+	       cpu, isa, llc_bytes(), opt.threads, opt.piece_kib * 1024, opt.reps);
 	for (i = 0; i < nres; i++) {
 		struct result *r = &res[i];
 
@@ -900,8 +997,17 @@ static void print_json(FILE *out, struct result *res, unsigned int nres, const c
 			else
 				fprintf(out, "\"fetch_int_s\": null, ");
 			fprintf(out, "\"fetch_packed_s\": %.6f, \"packed_read_s\": %.6f, "
-			       "\"packed_memcpy_s\": %.6f, \"fetch_int_by_isa_s\": {",
+			       "\"packed_memcpy_s\": %.6f, ",
 			       w->fetch_packed, w->packed_read, w->packed_copy);
+			if (w->pieces_int)
+				fprintf(out, "\"pieces_int_s\": %.6f, ", w->pieces_int);
+			else
+				fprintf(out, "\"pieces_int_s\": null, ");
+			if (w->pieces_packed)
+				fprintf(out, "\"pieces_packed_s\": %.6f, ", w->pieces_packed);
+			else
+				fprintf(out, "\"pieces_packed_s\": null, ");
+			fprintf(out, "\"fetch_int_by_isa_s\": {");
 			for (a = 0, sep = ""; a < CXLMS_ISA_COUNT; a++)
 				if (w->isa_int[a] > 0) {
 					fprintf(out, "%s\"%s\": %.6f", sep,
@@ -1000,7 +1106,7 @@ int cxlms_bench_main(int argc, char **argv)
 			opt.all_isa = 0;
 		} else if (!strcmp(a, "--reps") || !strcmp(a, "--size") || !strcmp(a, "--dat") ||
 			   !strcmp(a, "--only") || !strcmp(a, "--json-out") ||
-			   !strcmp(a, "--threads")) {
+			   !strcmp(a, "--threads") || !strcmp(a, "--piece")) {
 			if (!has_val)
 				return usage_err(prog, "option '%s' needs a value", a);
 			i++;
@@ -1014,6 +1120,11 @@ int cxlms_bench_main(int argc, char **argv)
 					return usage_err(prog, "--size: '%s' is not a number of MiB >= 8",
 							 argv[i]);
 				opt.mib = num;
+			} else if (!strcmp(a, "--piece")) {
+				if (parse_num(argv[i], 1, 512, &num))
+					return usage_err(prog, "--piece: '%s' is not a number of KiB in 1..512",
+							 argv[i]);
+				opt.piece_kib = (unsigned int)num;
 			} else if (!strcmp(a, "--threads")) {
 				if (parse_num(argv[i], 1, MAX_THREADS, &num))
 					return usage_err(prog, "--threads: '%s' is not a number in 1..16",

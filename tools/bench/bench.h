@@ -10,7 +10,8 @@
 /* Everything after "usage: PROG ". */
 #define CXLMS_BENCH_USAGE \
 	"[--json] [--json-out FILE] [--reps N] [--size MiB]\n" \
-	"       [--no-isa-compare] [--dat PREFIX] [--only int8|fp16] [--threads N]\n"
+	"       [--no-isa-compare] [--dat PREFIX] [--only int8|fp16] [--threads N]\n" \
+	"       [--piece KiB]\n"
 
 #define CXLMS_BENCH_HELP \
 	"Time fetches of bit-plane tiles at k = 1..8 (int8) and 1..16 (fp16) against\n" \
@@ -29,6 +30,7 @@
 	"  --dat PREFIX       also write PREFIX-int8.dat and PREFIX-fp16.dat for gnuplot\n" \
 	"  --only int8|fp16   one store only, no target verdicts (for tuning)\n" \
 	"  --threads N        run every contender on N threads (1..16, default 1)\n" \
+	"  --piece KiB        output per piece of the pieces columns (default 8)\n" \
 	"  -h, --help         this help\n" \
 	"\n" \
 	"CXLMS_FORCE_ISA=portable|avx2|avx512|gfni picks the variant measured.\n"
