@@ -33,6 +33,8 @@ for name, planes in (("int8", 8), ("fp16", 16)):
     assert ks == list(range(1, planes + 1)), (name, ks)
     for e in stores[name]["k"]:
         assert e["bytes_read"] > 0 and e["fetch_packed_s"] > 0, (name, e["k"])
+        # in-cache pieces: measured, or null where the variant has none
+        assert "pieces_int_s" in e and "pieces_packed_s" in e, (name, e["k"])
     # bytes read grow with k: a fetch never reads planes it was not asked for
     br = [e["bytes_read"] for e in stores[name]["k"]]
     assert br == sorted(br) and len(set(br)) == len(br), (name, br)

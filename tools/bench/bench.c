@@ -47,6 +47,7 @@
 #define MiB (1024.0 * 1024.0)
 #define MAX_REPS 31
 #define MAX_THREADS 16
+#define MAX_TARGETS 32	/* judge() adds up to 17 */
 
 struct store {
 	const char *name;
@@ -1084,7 +1085,7 @@ int cxlms_bench_main(int argc, char **argv)
 {
 	static struct result res[2];
 	static struct store s8, s16;
-	struct target tg[16];
+	struct target tg[MAX_TARGETS];
 	unsigned int ntg;
 	enum cxlms_simd_isa best = CXLMS_ISA_PORTABLE;
 	const char *note;
