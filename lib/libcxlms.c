@@ -831,7 +831,8 @@ int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
 	if (store->ops->fetch_pieces) {
 		/* One allocation: the piece buffer (cache lines), then side data. */
 		buf_len = (elems * w / 8 + CXLMS_SIMD_PIECE_SLACK + 63) / 64 * 64;
-		buf = aligned_alloc(64, buf_len + fl.total - fl.data_len + 64);
+		/* aligned_alloc() wants a multiple of the alignment. */
+		buf = aligned_alloc(64, buf_len + (fl.total - fl.data_len + 63) / 64 * 64);
 		if (!buf)
 			return -ENOMEM;
 		c.p.side = buf + buf_len;

@@ -360,8 +360,17 @@ static int tu_piece_check(void *arg, const struct cxlms_piece *p)
 	else if (p->data_len != (p->elem_count * st->out_bits + 7) / 8 ||
 		 off + p->data_len > st->info.data_len)
 		res->mismatch = "piece length";
-	else if (memcmp(p->data, st->ref + off, p->data_len))
+	else if (memcmp(p->data, st->ref + off, p->data_len)) {
+		const uint8_t *d = p->data;
+		size_t i = 0;
+
+		while (d[i] == st->ref[off + i])
+			i++;
+		fprintf(stderr, "# piece at element %llu: byte %zu of %zu differs: 0x%02x, want 0x%02x\n",
+			(unsigned long long)p->elem_first, i, p->data_len, d[i],
+			st->ref[off + i]);
 		res->mismatch = "piece data";
+	}
 	else if (p->side_len != st->info.total - st->info.data_len ||
 		 (p->side_len && memcmp(p->side, st->ref + st->info.data_len, p->side_len)))
 		res->mismatch = "side data";

@@ -18,6 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "simd/simd.h"
 
@@ -83,15 +86,14 @@ static int simd_handles_fetch(int isa, unsigned int fmt, unsigned int out,
 {
 	if (out == CXLMS_OUT_PLANES)
 		return 0;
-	if (isa == CXLMS_ISA_AVX2) {
-		if (fmt == CXLMS_FMT_INT8)
-			return out == CXLMS_OUT_INT || (out == CXLMS_OUT_PACKED && k == 8);
-		return out == CXLMS_OUT_INT || (out == CXLMS_OUT_PACKED && k == 16);
-	}
+	/* Inf/NaN scales: the dispatcher keeps F32/BF16 with the codec. */
 	if (fmt == CXLMS_FMT_INT8)
 		return !(special_scales && (out == CXLMS_OUT_F32 || out == CXLMS_OUT_BF16));
-	/* Odd-width streams above 8 bits need vpermb (GFNI variant only). */
-	return isa == CXLMS_ISA_GFNI || !(out == CXLMS_OUT_PACKED && k > 8 && k < 16);
+	/*
+	 * Odd-width streams above 8 bits: vpermb (GFNI) or shifts joining a
+	 * lane's qwords (AVX2); the AVX-512 F+BW variant leaves them to the codec.
+	 */
+	return isa != CXLMS_ISA_AVX512 || !(out == CXLMS_OUT_PACKED && k > 8 && k < 16);
 }
 
 /* --- fetch comparison --------------------------------------------------- */
@@ -385,6 +387,81 @@ static void test_fetch_16(void **state)
 		}
 }
 
+/* --- the caller's floating-point environment ------------------------------ */
+
+#if defined(__x86_64__)
+/*
+ * F32/BF16 results must not depend on the caller's MXCSR, and the call must
+ * leave it as it was: round toward zero, FTZ and DAZ would change inexact
+ * products and the unmasked inexact exception would trap (SIGFPE) if a
+ * kernel multiplied under the caller's MXCSR; a left-over inexact flag or
+ * mode change shows in MXCSR after the call.
+ */
+static void test_fetch_mxcsr(void **state)
+{
+	/* Round toward zero (RC = 11), FTZ, DAZ, precision (inexact) exception unmasked. */
+	const unsigned int hostile = (0x1f80 & ~0x1000u) | 0x6000 | 0x8000 | 0x0040;
+	struct cxlms_tile_geom gi = { CXLMS_FMT_INT8, 700, 16, 64 };
+	struct cxlms_tile_geom gh = { CXLMS_FMT_FP16, 256, 0, 256 };
+	const struct cxlms_tile_geom *gs[2] = { &gi, &gh };
+	uint32_t ns[2] = { 63 * 700, 256 * 256 };
+	int isa = use_isa(state);
+	uint8_t *base = NULL, *tile;
+	size_t g, i;
+
+	for (g = 0; g < 2; g++) {
+		struct cxlms_tile_layout l;
+		uint32_t n = ns[g], k, out, planes = g ? 16 : 8;
+
+		assert_int_equal(cxlms_tile_layout(gs[g], &l), 0);
+		if (g == 0) {
+			tile = int8_tile(gs[g], n, 0, &base);
+		} else {
+			uint16_t *vals = xalloc(2 * n);
+
+			base = tile = xalloc(l.tile_bytes);
+			memset(tile, 0, l.tile_bytes);
+			for (i = 0; i < n; i++)
+				vals[i] = (uint16_t)(i * 40503u);	/* every pattern */
+			assert_int_equal(cxlms_place_16(tile, gs[g], n, 0, vals, n), 0);
+			free(vals);
+		}
+		for (k = g ? 6 : 1; k <= planes; k++)
+			for (out = CXLMS_OUT_F32; out <= CXLMS_OUT_BF16; out++) {
+				struct cxlms_fetch_layout fl;
+				unsigned long before;
+				uint8_t *a, *b;
+				unsigned int csr, after;
+
+				if (cxlms_fetch_layout(gs[g], n, k, out, 0, &fl))
+					continue;
+				a = xalloc(fl.total);
+				b = xalloc(fl.total);
+				assert_int_equal(cxlms_fetch_tile(tile, gs[g], n, k, out, 0, a,
+								  fl.total), (int64_t)fl.total);
+				before = cxlms_simd_portable_calls();
+				csr = _mm_getcsr();
+				_mm_setcsr(hostile);
+				{
+					int64_t got = cxlms_simd_fetch_tile(tile, gs[g], n, k, out, 0,
+									    b, fl.total);
+
+					after = _mm_getcsr();
+					_mm_setcsr(csr);
+					assert_int_equal(got, (int64_t)fl.total);
+				}
+				assert_int_equal(after, hostile);
+				assert_int_equal(cxlms_simd_portable_calls(), before);
+				expect_same(b, a, fl.total, "fetch under hostile MXCSR", k, out,
+					    (unsigned int)isa);
+				free(a);
+				free(b);
+			}
+		free(base);
+	}
+}
+#endif
+
 /* --- errors --------------------------------------------------------------- */
 
 static void test_errors(void **state)
@@ -524,6 +601,9 @@ int main(void)
 		PER_ISA(test_fetch_int8),
 		PER_ISA(test_fetch_int8_random_bytes),
 		PER_ISA(test_fetch_16),
+#if defined(__x86_64__)
+		PER_ISA(test_fetch_mxcsr),
+#endif
 		PER_ISA(test_errors),
 	};
 	int isa;
