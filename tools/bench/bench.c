@@ -242,17 +242,35 @@ static size_t side_bytes(const struct store *s, uint32_t k)
 	return (size_t)s->n_tiles * (sl + tl);
 }
 
-static void run_fetch(const struct job *j)
+static void fetch_tiles(const struct job *j, int use)
 {
 	const struct store *s = j->s;
+	uint64_t x = 0;
 	uint32_t t;
 
-	for (t = j->t0; t < j->t1; t++)
-		if (cxlms_simd_fetch_tile(tile_at(s, t), &s->g, s->n, j->k, j->out,
-					  CXLMS_RECON_DEFAULT, j->out_buf, out_len) < 0) {
+	for (t = j->t0; t < j->t1; t++) {
+		cxlms_s64 n = cxlms_simd_fetch_tile(tile_at(s, t), &s->g, s->n, j->k, j->out,
+						    CXLMS_RECON_DEFAULT, j->out_buf, out_len);
+
+		if (n < 0) {
 			fprintf(stderr, "cxlms-bench: %s fetch k=%u out=%u failed\n", s->name, j->k, j->out);
 			exit(1);
 		}
+		/* The engine then reads the staged tile, as a pieces consumer does. */
+		if (use)
+			x ^= read_bytes(j->out_buf, (size_t)n);
+	}
+	consume(x);
+}
+
+static void run_fetch(const struct job *j)
+{
+	fetch_tiles(j, 0);
+}
+
+static void run_fetch_use(const struct job *j)
+{
+	fetch_tiles(j, 1);
 }
 
 /* The consumer of a piece: reads every byte, as an engine would. */
@@ -515,7 +533,7 @@ struct paired {
 /* Median seconds of each of @n contenders, run in turn @reps times after a warm-up. */
 static void timed_paired(struct paired *pr, unsigned int n, unsigned int reps)
 {
-	double t[10][MAX_REPS];
+	double t[12][MAX_REPS];
 	unsigned int r, i;
 
 	for (r = 0; r <= reps; r++)
@@ -609,6 +627,7 @@ struct row {
 	uint32_t k;
 	double read, copy, fetch_int, fetch_packed, packed_read, packed_copy, read_ilv;
 	double pieces_int, pieces_packed;	/* 0: not measured */
+	double use_int, use_packed;		/* whole fetch, then the tile read */
 	double isa_int[CXLMS_ISA_COUNT];
 	size_t bytes, out_int_bytes;
 };
@@ -651,7 +670,7 @@ static void bench_store(struct store *s, enum cxlms_simd_isa best, struct result
 	for (k = 1; k <= planes; k++) {
 		struct row *r = &res->rows[k - 1];
 		struct job ji, jp;
-		struct paired pr[9];
+		struct paired pr[11];
 		int pieces;
 
 		j.k = k;
@@ -681,7 +700,12 @@ static void bench_store(struct store *s, enum cxlms_simd_isa best, struct result
 							    .out_buf = out_bufs[0] });
 		pr[7] = (struct paired){ pieces && int_valid(s, k) ? run_pieces : NULL, &ji, 0 };
 		pr[8] = (struct paired){ pieces ? run_pieces : NULL, &jp, 0 };
-		timed_paired(pr, 9, opt.reps);
+		/* What pieces save: the whole tile staged, then read by the engine. */
+		pr[9] = (struct paired){ pieces && int_valid(s, k) ? run_fetch_use : NULL, &ji, 0 };
+		pr[10] = (struct paired){ pieces ? run_fetch_use : NULL, &jp, 0 };
+		timed_paired(pr, 11, opt.reps);
+		r->use_int = pr[9].sec;
+		r->use_packed = pr[10].sec;
 		r->pieces_int = pr[7].sec;
 		r->pieces_packed = pr[8].sec;
 		r->read_ilv = pr[6].sec;
@@ -913,11 +937,11 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 		       gbs(r->s->input_bytes, r->place), gbs(r->s->input_bytes, r->place_portable),
 		       gbs(r->s->input_bytes, r->nt_copy), r->nt_copy / r->place,
 		       gbs(r->s->input_bytes, r->dram_memcpy));
-		printf(" k | read  memcpy rd.ilv | fetch INT        read/ memcpy/ out  | PACKED  pk.read pk.cpy  /pk.cpy /pk.read | pieces INT  read/ PACKED /pk.read | t(k)/t(%u) INT PACKED  k/%u",
+		printf(" k | read  memcpy rd.ilv | fetch INT        read/ memcpy/ out  | PACKED  pk.read pk.cpy  /pk.cpy /pk.read | pieces INT  read/ PACKED /pk.read | vs fetch+use | t(k)/t(%u) INT PACKED  k/%u",
 		       planes, planes);
 		if (opt.all_isa)
 			printf(" | INT GB/s by ISA:");
-		printf("\n   | GB/s  GB/s   GB/s   | ms     GB/s      fetch  fetch  GB/s | GB/s    GB/s    GB/s    ratio   ratio   | GB/s       pcs   GB/s   ratio    |                          ");
+		printf("\n   | GB/s  GB/s   GB/s   | ms     GB/s      fetch  fetch  GB/s | GB/s    GB/s    GB/s    ratio   ratio   | GB/s       pcs   GB/s   ratio    | INT  PACKED  |                          ");
 		if (opt.all_isa)
 			for (a = 0; a < CXLMS_ISA_COUNT; a++)
 				if (cxlms_simd_isa_supported((enum cxlms_simd_isa)a))
@@ -950,6 +974,14 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 				       w->pieces_packed / w->packed_read);
 			else
 				printf("      -      -    |");
+			if (w->pieces_int)
+				printf(" %4.2f", w->use_int / w->pieces_int);
+			else
+				printf("    -");
+			if (w->pieces_packed)
+				printf("  %4.2f   |", w->use_packed / w->pieces_packed);
+			else
+				printf("     -   |");
 			printf("        %5.3f  %5.3f   %5.3f",
 			       w->fetch_int / r->rows[planes - 1].fetch_int,
 			       w->fetch_packed / r->rows[planes - 1].fetch_packed,
@@ -1005,9 +1037,14 @@ static void print_json(FILE *out, struct result *res, unsigned int nres, const c
 			else
 				fprintf(out, "\"pieces_int_s\": null, ");
 			if (w->pieces_packed)
-				fprintf(out, "\"pieces_packed_s\": %.6f, ", w->pieces_packed);
+				fprintf(out, "\"pieces_packed_s\": %.6f, \"fetch_use_packed_s\": %.6f, ",
+					w->pieces_packed, w->use_packed);
 			else
-				fprintf(out, "\"pieces_packed_s\": null, ");
+				fprintf(out, "\"pieces_packed_s\": null, \"fetch_use_packed_s\": null, ");
+			if (w->use_int)
+				fprintf(out, "\"fetch_use_int_s\": %.6f, ", w->use_int);
+			else
+				fprintf(out, "\"fetch_use_int_s\": null, ");
 			fprintf(out, "\"fetch_int_by_isa_s\": {");
 			for (a = 0, sep = ""; a < CXLMS_ISA_COUNT; a++)
 				if (w->isa_int[a] > 0) {
