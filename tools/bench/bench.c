@@ -1077,7 +1077,7 @@ static void write_dat(struct result *r, const char *path)
 		perror(path);
 		exit(1);
 	}
-	fprintf(f, "# k read_GBs fetch_int_GBs fetch_packed_GBs packed_copy_GBs t_int_ratio t_packed_ratio k_ratio read_interleaved_GBs\n");
+	fprintf(f, "# k read_GBs fetch_int_GBs fetch_packed_GBs packed_copy_GBs t_int_ratio t_packed_ratio k_ratio read_interleaved_GBs pieces_int_GBs\n");
 	for (k = 1; k <= planes; k++) {
 		struct row *w = &r->rows[k - 1];
 		size_t pk = (size_t)r->s->n_tiles * packed_chunk(r->s, k);
@@ -1092,8 +1092,12 @@ static void write_dat(struct result *r, const char *path)
 			fprintf(f, "%.4f ", w->fetch_int / r->rows[planes - 1].fetch_int);
 		else
 			fprintf(f, "? ");
-		fprintf(f, "%.4f %.4f %.3f\n", w->fetch_packed / r->rows[planes - 1].fetch_packed,
+		fprintf(f, "%.4f %.4f %.3f ", w->fetch_packed / r->rows[planes - 1].fetch_packed,
 			(double)k / planes, w->read_ilv ? gbs(w->bytes, w->read_ilv) : 0);
+		if (w->pieces_int)
+			fprintf(f, "%.3f\n", gbs(w->bytes, w->pieces_int));
+		else
+			fprintf(f, "?\n");
 	}
 	fclose(f);
 }
