@@ -350,9 +350,11 @@ int cxlms_simd_fetch_pieces(const void *tile, const struct cxlms_tile_geom *g,
 	struct piece_ctx c;
 	struct simd_fetch f;
 	cxlms_s16 lv[256];
+	int rc = cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl);
 
-	if (cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl) ||
-	    !piece_elems || piece_elems % SIMD_BLOCK)
+	if (rc)
+		return rc;	/* the codec's own error */
+	if (!piece_elems || piece_elems % SIMD_BLOCK)
 		return -EINVAL;
 	if (fetch_prepare(ops, tile, g, n_elems, bits, out, recon, &l, &fl, &f, lv) ||
 	    !ops->pieces)

@@ -38,7 +38,8 @@ cxlms_s64 cxlms_simd_fetch_tile(const void *tile, const struct cxlms_tile_geom *
  * (output bytes [data_len, total) of cxlms_fetch_tile) before the first
  * piece.  @buf needs the piece's bytes plus CXLMS_SIMD_PIECE_SLACK.
  * Returns 0 when every piece went to @fn, @fn's non-zero answer (which
- * stops the fetch), -EINVAL for a request the codec refuses, -ENOSPC,
+ * stops the fetch), the codec's error for a request it refuses, -EINVAL
+ * for @piece_elems not a positive multiple of 512, -ENOSPC,
  * or -EOPNOTSUPP (before any piece) when the variant in use cannot:
  * the caller then fetches the whole tile and slices it.
  */

@@ -176,6 +176,77 @@ static void test_counters_as_fetch(void **state)
 	assert_int_equal(p.plane_bytes[4], (20 * 1000 + 7) / 8);
 }
 
+static int never(void *arg, cxlms_u32 first, cxlms_u32 count, const void *data,
+		 cxlms_u64 len)
+{
+	(void)first;
+	(void)count;
+	(void)data;
+	(void)len;
+	++*(unsigned int *)arg;
+	return 0;
+}
+
+/*
+ * The in-cache entry point refuses before any piece: the codec's error for
+ * a bad request, -EINVAL for a piece size that is not whole blocks,
+ * -ENOSPC for buffers too small, -EOPNOTSUPP where the variant has no
+ * pieces (then the library slices a whole fetch).
+ */
+static void test_simd_pieces_errors(void **state)
+{
+	static uint8_t buf[1 << 16], side[1 << 16];
+	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 1000, 128, 40 };
+	struct cxlms_tile_layout l;
+	unsigned int calls = 0, isa;
+	uint8_t *tile;
+
+	(void)state;
+	assert_int_equal(cxlms_tile_layout(&g, &l), 0);
+	tile = calloc(1, l.tile_bytes);
+	assert_non_null(tile);
+	for (isa = 0; isa < CXLMS_ISA_COUNT; isa++) {
+		int has = isa == CXLMS_ISA_AVX512 || isa == CXLMS_ISA_GFNI;
+
+		if (!cxlms_simd_isa_supported(isa))
+			continue;
+		assert_int_equal(cxlms_simd_set_isa(isa), 0);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 9, CXLMS_OUT_INT, 0,
+							 512, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), -EOPNOTSUPP);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40001, 8, CXLMS_OUT_INT, 0,
+							 512, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), -EINVAL);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, 99, 0,
+							 512, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), -EINVAL);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, CXLMS_OUT_INT, 0,
+							 500, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), -EINVAL);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, CXLMS_OUT_INT, 0,
+							 0, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), -EINVAL);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, CXLMS_OUT_PLANES, 0,
+							 512, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), -EOPNOTSUPP);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, CXLMS_OUT_INT, 0,
+							 512, buf, sizeof(buf), side, sizeof(side),
+							 never, &calls), has ? 0 : -EOPNOTSUPP);
+		if (!has)
+			continue;
+		/* One byte short of a piece plus slack; side data short by one. */
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, CXLMS_OUT_INT, 0,
+							 1024, buf, 1024 + CXLMS_SIMD_PIECE_SLACK - 1,
+							 side, sizeof(side), never, &calls), -ENOSPC);
+		assert_int_equal(cxlms_simd_fetch_pieces(tile, &g, 40000, 8, CXLMS_OUT_INT, 0,
+							 1024, buf, sizeof(buf), side,
+							 40 * 8 * 2 - 1, never, &calls), -ENOSPC);
+	}
+	/* Only the successful calls reached the consumer: 40000 / 512 rounded up each. */
+	assert_int_equal(calls % 79, 0);
+	free(tile);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -183,6 +254,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_every_isa),
 		T(test_counters_as_fetch),
+		cmocka_unit_test(test_simd_pieces_errors),
 	};
 
 	return cmocka_run_group_tests_name("lib_pieces", tests, NULL, NULL);
