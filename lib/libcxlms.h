@@ -200,9 +200,11 @@ typedef int (*cxlms_piece_fn)(void *arg, const struct cxlms_piece *piece);
  * Returns 0 after the last piece, the non-zero answer of @fn that stopped
  * it, or -errno before the first piece (-ENOMEM, and cxlms_fetch()'s).
  * The file backend decodes each piece into a cache-resident buffer with
- * the AVX-512 variants of the codec; otherwise (other CPUs, a device) the
- * tile is fetched whole into a buffer of the library and handed out in
- * the same pieces: the same bytes, without the cache benefit.  Counters
+ * the SIMD variants of the codec (AVX2, AVX-512); otherwise (the portable
+ * codec, a device) the tile is fetched whole into a buffer of the library
+ * and handed out in the same pieces: the same bytes, without the cache
+ * benefit.  The consumer runs under the caller's floating-point
+ * environment.  Counters
  * count one tile fetch, with the plane bytes of the pieces delivered.
  */
 int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,

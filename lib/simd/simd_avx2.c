@@ -183,7 +183,7 @@ HOT const cxlms_u8 *block_src(const struct simd_fetch *f, cxlms_u8 (*bounce)[64]
 		cxlms_u32 p;
 
 		/* k runs 64 KiB apart: help the hardware prefetcher, within the fetch's bytes. */
-		if (blk0 + (PREFETCH_BYTES / SIMD_BLOCK_BYTES + 1) * SIMD_BLOCK <= f->n)
+		if (blk0 + (PREFETCH_BYTES / SIMD_BLOCK_BYTES + 1) * SIMD_BLOCK <= f->pf_n)
 #pragma GCC unroll 8
 			for (p = 0; p < cnt; p++)
 				_mm_prefetch((const char *)src + p * f->l->plane_stride +
@@ -476,10 +476,10 @@ HOT void packed_low(const struct simd_fetch *f, const cxlms_u32 k)
 static void packed_plane0(const struct simd_fetch *f)
 {
 	const cxlms_u8 *src = f->tile + f->l->planes_off;
-	cxlms_u32 nb = (f->n + 7) / 8, o = 0;
+	cxlms_u32 nb = (f->n + 7) / 8, pf_nb = (f->pf_n + 7) / 8, o = 0;
 
 	for (; o + 64 <= nb; o += 64) {
-		if (o + PREFETCH_BYTES < nb)
+		if (o + PREFETCH_BYTES < pf_nb)
 			_mm_prefetch((const char *)src + o + PREFETCH_BYTES, PREFETCH_HINT);
 		st(f->dst + o, ld(src + o));
 		st(f->dst + o + 32, ld(src + o + 32));
@@ -582,7 +582,9 @@ static void block_scales(const struct simd_fetch *f, cxlms_u32 blk0, cxlms_u32 v
 	for (e = blk0; e < blk0 + valid; e = end) {
 		__m256 s;
 
-		end = simd_group_run(f->g, gpr, e, blk0 + valid, &sidx);
+		/* Scale groups count from the tile's first element. */
+		end = simd_group_run(f->g, gpr, f->elem_base + e,
+				     f->elem_base + blk0 + valid, &sidx) - f->elem_base;
 		s = _mm256_set1_ps(fp16_scale_q8((cxlms_u16)(scales[2 * sidx] |
 							    scales[2 * sidx + 1] << 8)));
 		/* Up to 7 past the run: the next run (or the slack) takes them. */
@@ -671,12 +673,44 @@ HOT void int8_float(const struct simd_fetch *f, const struct lut8 *Llo,
 /* MXCSR for the multiply: round to nearest even, all exceptions masked, no FTZ/DAZ. */
 #define MXCSR_RNE_MASKED	0x1f80
 
+struct int8_luts {
+	struct lut8 L, Llo, Lhi;
+};
+
+/* One run over @f (a whole tile or one piece) with the tables of @arg. */
+static void int8_run(const struct simd_fetch *f, const void *arg)
+{
+	const struct int8_luts *t = arg;
+	cxlms_u32 k = f->k;
+	unsigned int csr;
+
+	switch (f->out) {
+	case CXLMS_OUT_INT:
+#define CALL_INT(K) int8_int(f, &t->L, K)
+		K_SWITCH(k, CALL_INT);
+		break;
+	case CXLMS_OUT_PACKED:
+		packed_top(f);
+		break;
+	default:
+		/*
+		 * The caller's MXCSR (rounding, FTZ/DAZ, unmasked traps) must not
+		 * matter, and a piece's consumer runs under the caller's again.
+		 */
+		csr = _mm_getcsr();
+		_mm_setcsr(MXCSR_RNE_MASKED);
+#define CALL_FLOAT(K) int8_float(f, &t->Llo, &t->Lhi, K)
+		K_SWITCH(k, CALL_FLOAT);
+		_mm_setcsr(csr);	/* flags included: the inexact ones are ours */
+		break;
+	}
+}
+
 static int fetch_int8_avx2(const struct simd_fetch *f)
 {
 	cxlms_u8 code[128], lvlo[128], lvhi[128];
-	struct lut8 L, Llo, Lhi;
+	struct int8_luts t;
 	cxlms_u32 k = f->k, u;
-	unsigned int csr;
 
 	for (u = 0; u < 128; u++) {
 		cxlms_u16 lv = u < (1u << k) && k < 8 ? (cxlms_u16)f->levels[u] : 0;
@@ -685,26 +719,13 @@ static int fetch_int8_avx2(const struct simd_fetch *f)
 		lvlo[u] = (cxlms_u8)lv;
 		lvhi[u] = (cxlms_u8)(lv >> 8);
 	}
-	switch (f->out) {
-	case CXLMS_OUT_INT:
-		lut8_init(&L, code, k < 8 ? k : 7);
-#define CALL_INT(K) int8_int(f, &L, K)
-		K_SWITCH(k, CALL_INT);
-		break;
-	case CXLMS_OUT_PACKED:
-		packed_top(f);
-		break;
-	default:
-		lut8_init(&Llo, lvlo, k < 8 ? k : 7);
-		lut8_init(&Lhi, lvhi, k < 8 ? k : 7);
-		/* The caller's MXCSR (rounding, FTZ/DAZ, unmasked traps) must not matter. */
-		csr = _mm_getcsr();
-		_mm_setcsr(MXCSR_RNE_MASKED);
-#define CALL_FLOAT(K) int8_float(f, &Llo, &Lhi, K)
-		K_SWITCH(k, CALL_FLOAT);
-		_mm_setcsr(csr);	/* flags included: the inexact ones are ours */
-		break;
+	if (f->out == CXLMS_OUT_INT)
+		lut8_init(&t.L, code, k < 8 ? k : 7);
+	if (f->out == CXLMS_OUT_F32 || f->out == CXLMS_OUT_BF16) {
+		lut8_init(&t.Llo, lvlo, k < 8 ? k : 7);
+		lut8_init(&t.Lhi, lvhi, k < 8 ? k : 7);
 	}
+	simd_for_each_piece(f, int8_run, &t);
 	return 0;
 }
 
@@ -897,14 +918,13 @@ HOT void fetch16_vals(const struct simd_fetch *f, const cxlms_u32 k)
 	}
 }
 
-static int fetch_16_avx2(const struct simd_fetch *f)
+static void run_16(const struct simd_fetch *f, const void *arg)
 {
+	(void)arg;
 	if (f->out == CXLMS_OUT_PACKED && f->k <= 8) {
 		packed_top(f);
-		return 0;
+		return;
 	}
-	if (f->k < 6)
-		return SIMD_DECLINE;	/* no value output exists there (fetch_layout) */
 	switch (f->k) {
 #define CASE16(K) case K: fetch16_vals(f, K); break
 	CASE16(6); CASE16(7); CASE16(8); CASE16(9); CASE16(10); CASE16(11);
@@ -913,6 +933,13 @@ static int fetch_16_avx2(const struct simd_fetch *f)
 		fetch16_vals(f, 16);
 		break;
 	}
+}
+
+static int fetch_16_avx2(const struct simd_fetch *f)
+{
+	if (!(f->out == CXLMS_OUT_PACKED && f->k <= 8) && f->k < 6)
+		return SIMD_DECLINE;	/* no value output exists there (fetch_layout) */
+	simd_for_each_piece(f, run_16, NULL);
 	return 0;
 }
 
@@ -921,6 +948,7 @@ static const struct simd_ops ops_avx2 = {
 	.fetch_16 = fetch_16_avx2,
 	.place_int8 = place_int8_avx2,
 	.place_16 = place_16_avx2,
+	.pieces = true,
 };
 
 const struct simd_ops *cxlms_simd_ops_avx2(void)

@@ -92,4 +92,38 @@ static inline cxlms_u32 simd_group_run(const struct cxlms_tile_geom *g,
 	return end < limit ? (cxlms_u32)end : limit;
 }
 
+/*
+ * Run @run over @f, or with simd_fetch.piece_fn over one view of @f per
+ * piece: the piece's plane bytes, its tile element for scale groups,
+ * prefetch on to the tile's end, output into the same (cache-resident)
+ * piece buffer, handed to the consumer before the next piece overwrites it.
+ * Shared by the variants with simd_ops.pieces; plain C, no ISA.
+ */
+static inline void simd_for_each_piece(const struct simd_fetch *f,
+				       void (*run)(const struct simd_fetch *f,
+						   const void *arg),
+				       const void *arg)
+{
+	struct cxlms_tile_layout vl;
+	struct simd_fetch v;
+	cxlms_u32 e;
+
+	if (!f->piece_fn) {
+		run(f, arg);
+		return;
+	}
+	v = *f;
+	vl = *f->l;
+	v.l = &vl;
+	for (e = 0; e < f->n; e += f->piece_elems) {
+		v.n = f->n - e < f->piece_elems ? f->n - e : f->piece_elems;
+		v.elem_base = f->elem_base + e;
+		v.pf_n = f->pf_n - e;
+		vl.planes_off = f->l->planes_off + e / 8;
+		run(&v, arg);
+		if (f->piece_fn(f->piece_arg, e, v.n))
+			return;
+	}
+}
+
 #endif /* CXLMS_SIMD_PRIV_H */

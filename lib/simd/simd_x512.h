@@ -925,38 +925,6 @@ HOT void int8_float(const struct simd_fetch *f, const cxlms_s16 *lvw, const cxlm
 	default: call_k(8); break;					\
 	}
 
-/*
- * Run @run over @f, or with simd_fetch.piece_fn over one view of @f per
- * piece: the piece's plane bytes, its tile element for scale groups,
- * prefetch on to the tile's end, output into the same (cache-resident)
- * piece buffer, handed to the consumer before the next piece overwrites it.
- */
-static void for_each_piece(const struct simd_fetch *f,
-			   void (*run)(const struct simd_fetch *f, const void *arg),
-			   const void *arg)
-{
-	struct cxlms_tile_layout vl;
-	struct simd_fetch v;
-	cxlms_u32 e;
-
-	if (!f->piece_fn) {
-		run(f, arg);
-		return;
-	}
-	v = *f;
-	vl = *f->l;
-	v.l = &vl;
-	for (e = 0; e < f->n; e += f->piece_elems) {
-		v.n = f->n - e < f->piece_elems ? f->n - e : f->piece_elems;
-		v.elem_base = f->elem_base + e;
-		v.pf_n = f->pf_n - e;
-		vl.planes_off = f->l->planes_off + e / 8;
-		run(&v, arg);
-		if (f->piece_fn(f->piece_arg, e, v.n))
-			return;
-	}
-}
-
 struct int8_luts {
 	struct lut8 L;
 	cxlms_s16 lvw[128] ALIGN64;
@@ -1010,7 +978,7 @@ static int X(fetch_int8)(const struct simd_fetch *f)
 		t.lvw[u] = used ? f->levels[u] : 0;
 	}
 	lut8_init(&t.L, lut, k);
-	for_each_piece(f, int8_run, &t);
+	simd_for_each_piece(f, int8_run, &t);
 	return 0;
 }
 
@@ -1288,7 +1256,7 @@ static int X(fetch_16)(const struct simd_fetch *f)
 		return SIMD_DECLINE;
 #endif
 	pthread_once(&X(tab_once), X(tab_init));
-	for_each_piece(f, run_16, NULL);
+	simd_for_each_piece(f, run_16, NULL);
 	return 0;
 }
 
