@@ -218,6 +218,53 @@ static void test_policy_fetch_matches_explicit(void **state)
 	free(eb);
 }
 
+struct policy_pieces {
+	unsigned int calls, want_bits;
+	const uint8_t *ref;	/* the explicit fetch at the map's bits */
+	uint64_t off;
+	bool bad;
+};
+
+static int policy_consumer(void *arg, const struct cxlms_piece *p)
+{
+	struct policy_pieces *c = arg;
+
+	c->calls++;
+	c->bad |= p->bits != c->want_bits || memcmp(p->data, c->ref + c->off, p->data_len);
+	c->off += p->data_len;
+	return 0;
+}
+
+/* Pieces with CXLMS_BITS_POLICY: each tile at the map's bits, the same bytes. */
+static void test_policy_pieces(void **state)
+{
+	static const uint8_t want[4] = { 8, 6, 4, 2 };
+	static uint8_t ref[1 << 16];
+	struct fx *f = *state;
+	struct cxlms_tensor *a = tensor(f->ro, "a.w");
+	struct policy_pieces c = { 0 };
+	struct cxlms_fetch_info fi;
+	unsigned int i;
+
+	/* No maps yet: refused before any piece. */
+	assert_int_equal(cxlms_fetch_pieces(f->ro, a, 0, CXLMS_BITS_POLICY, CXLMS_OUT_INT, 0,
+					    1, policy_consumer, &c), -ENODATA);
+	assert_int_equal(c.calls, 0);
+	publish(f, 3, 0);
+	assert_int_equal(cxlms_set_context(f->ro, "mixed"), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(cxlms_fetch_info(a, i, want[i], CXLMS_OUT_PACKED, 0, &fi), 0);
+		assert_int_equal(cxlms_fetch(f->ro, a, i, want[i], CXLMS_OUT_PACKED, 0, ref,
+					     sizeof(ref)), (int64_t)fi.total);
+		c = (struct policy_pieces){ .want_bits = want[i], .ref = ref };
+		assert_int_equal(cxlms_fetch_pieces(f->ro, a, i, CXLMS_BITS_POLICY,
+						    CXLMS_OUT_PACKED, 0, 1, policy_consumer, &c), 0);
+		assert_int_equal(c.calls, TILE_ROWS * A_COLS / 512);	/* pieces of one block */
+		assert_false(c.bad);
+		assert_int_equal(c.off, fi.data_len);
+	}
+}
+
 static void test_fetch_info_policy(void **state)
 {
 	struct fx *f = *state;
@@ -404,6 +451,7 @@ int main(void)
 		T(test_default_context_followed),
 		T(test_policy_fetch_matches_explicit),
 		T(test_fetch_info_policy),
+		T(test_policy_pieces),
 		T(test_bad_range),
 		T(test_context_removed),
 		T(test_second_writer_busy),
