@@ -925,6 +925,28 @@ HOT void int8_float(const struct simd_fetch *f, const cxlms_s16 *lvw, const cxlm
 	default: call_k(8); break;					\
 	}
 
+/* PACKED at k <= 8 of any format: the stream of the top k planes' patterns. */
+static void packed_top(const struct simd_fetch *f)
+{
+	const cxlms_u32 k = f->k;
+
+#define CALL_PACKED(K) packed_low(f, K)
+	if (k == 1)
+		packed_plane0(f);
+#if X512_GFNI
+	else if (k == 2)
+		packed_k2(f);
+	else if (k == 3)
+		packed_direct(f, 3);	/* constant k: loops unroll */
+	else if (k == 4)
+		packed_direct(f, 4);
+	else if (k == 5)
+		packed_direct(f, 5);
+#endif
+	else
+		K_SWITCH(k, CALL_PACKED);
+}
+
 struct int8_luts {
 	struct lut8 L;
 	cxlms_s16 lvw[128] ALIGN64;
@@ -941,21 +963,7 @@ static void int8_run(const struct simd_fetch *f, const void *arg)
 		K_SWITCH(k, CALL_INT);
 		break;
 	case CXLMS_OUT_PACKED:
-#define CALL_PACKED(K) packed_low(f, K)
-		if (k == 1)
-			packed_plane0(f);
-#if X512_GFNI
-		else if (k == 2)
-			packed_k2(f);
-		else if (k == 3)
-			packed_direct(f, 3);	/* constant k: loops unroll */
-		else if (k == 4)
-			packed_direct(f, 4);
-		else if (k == 5)
-			packed_direct(f, 5);
-#endif
-		else
-			K_SWITCH(k, CALL_PACKED);
+		packed_top(f);
 		break;
 	default:
 #define CALL_FLOAT(K) int8_float(f, t->lvw, K)
@@ -1221,20 +1229,7 @@ static void run_16(const struct simd_fetch *f, const void *arg)
 	cxlms_u32 k = f->k;
 
 	if (f->out == CXLMS_OUT_PACKED && k <= 8) {
-		if (k == 1)
-			packed_plane0(f);
-#if X512_GFNI
-		else if (k == 2)
-			packed_k2(f);
-		else if (k == 3)
-			packed_direct(f, 3);	/* constant k: loops unroll */
-		else if (k == 4)
-			packed_direct(f, 4);
-		else if (k == 5)
-			packed_direct(f, 5);
-#endif
-		else
-			K_SWITCH(k, CALL_PACKED);
+		packed_top(f);
 		return;
 	}
 	switch (k) {
