@@ -145,11 +145,15 @@ static int tile_check(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
 	return 0;
 }
 
-/* Range check shared by the placement functions. */
-static int range_check(cxlms_u32 n_elems, cxlms_u32 elem_off, cxlms_u32 count)
+int cxlms_place_check(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+		      cxlms_u32 elem_off, cxlms_u32 count,
+		      struct cxlms_tile_layout *l)
 {
 	cxlms_u32 end;
+	int ret = tile_check(g, n_elems, l);
 
+	if (ret)
+		return ret;
 	if (elem_off % 8 || __builtin_add_overflow(elem_off, count, &end) ||
 	    end > n_elems)
 		return -EINVAL;
@@ -173,10 +177,7 @@ int cxlms_place_int8(void *tile, const struct cxlms_tile_geom *g,
 
 	if (g->fmt != CXLMS_FMT_INT8)
 		return -EINVAL;
-	ret = tile_check(g, n_elems, &l);
-	if (ret)
-		return ret;
-	ret = range_check(n_elems, elem_off, count);
+	ret = cxlms_place_check(g, n_elems, elem_off, count, &l);
 	if (ret)
 		return ret;
 
@@ -226,10 +227,7 @@ int cxlms_place_16(void *tile, const struct cxlms_tile_geom *g,
 
 	if (g->fmt != CXLMS_FMT_BF16 && g->fmt != CXLMS_FMT_FP16)
 		return -EINVAL;
-	ret = tile_check(g, n_elems, &l);
-	if (ret)
-		return ret;
-	ret = range_check(n_elems, elem_off, count);
+	ret = cxlms_place_check(g, n_elems, elem_off, count, &l);
 	if (ret)
 		return ret;
 

@@ -94,6 +94,13 @@ int cxlms_recon_resolve(cxlms_u32 fmt, cxlms_u32 recon);
  * INT8: place codes, then scales, then cxlms_tile_finalize() to compute the
  * centroid tables from the placed codes and scales.
  */
+/*
+ * The checks every placement makes (after its format check): 0 and the
+ * tile layout in @l, or -EINVAL for a bad geometry, tile size or range.
+ */
+int cxlms_place_check(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+		      cxlms_u32 elem_off, cxlms_u32 count,
+		      struct cxlms_tile_layout *l);
 int cxlms_place_int8(void *tile, const struct cxlms_tile_geom *g,
 		     cxlms_u32 n_elems, cxlms_u32 elem_off,
 		     const cxlms_s8 *codes, cxlms_u32 count);

@@ -377,23 +377,6 @@ int cxlms_simd_fetch_pieces(const void *tile, const struct cxlms_tile_geom *g,
 
 /* --- placement -------------------------------------------------------- */
 
-/* The codec's own argument checks; false sends the call to it for the error. */
-static int place_args_ok(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
-			 cxlms_u32 elem_off, cxlms_u32 count,
-			 struct cxlms_tile_layout *l)
-{
-	cxlms_u32 end;
-
-	if (cxlms_tile_layout(g, l))
-		return 0;
-	if (!n_elems || n_elems > l->elems || n_elems % g->cols)
-		return 0;
-	if (elem_off % 8 || __builtin_add_overflow(elem_off, count, &end) ||
-	    end > n_elems || (end % 8 && end != n_elems))
-		return 0;
-	return 1;
-}
-
 /*
  * Split [elem_off, elem_off + count) so the middle starts on a 64-byte
  * aligned plane byte: plane starts and strides are multiples of 64, so
@@ -412,41 +395,87 @@ static cxlms_u32 place_split(const cxlms_u8 *planes, cxlms_u32 elem_off,
 	return (count - *head) / SIMD_BLOCK;
 }
 
+/* One format's placement: the codec's function and its kernel. */
+typedef int (*place_codec_fn)(void *tile, const struct cxlms_tile_geom *g,
+			      cxlms_u32 n_elems, cxlms_u32 elem_off,
+			      const void *src, cxlms_u32 count);
+typedef void (*place_kernel_fn)(const struct simd_ops *ops, cxlms_u8 *planes,
+				cxlms_u32 stride, const void *src, cxlms_u32 nblk,
+				cxlms_u32 fmt);
+
+static int codec_int8(void *tile, const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+		      cxlms_u32 elem_off, const void *src, cxlms_u32 count)
+{
+	return cxlms_place_int8(tile, g, n_elems, elem_off, src, count);
+}
+
+static int codec_16(void *tile, const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+		    cxlms_u32 elem_off, const void *src, cxlms_u32 count)
+{
+	return cxlms_place_16(tile, g, n_elems, elem_off, src, count);
+}
+
+static void kernel_int8(const struct simd_ops *ops, cxlms_u8 *planes, cxlms_u32 stride,
+			const void *src, cxlms_u32 nblk, cxlms_u32 fmt)
+{
+	ops->place_int8(planes, stride, src, nblk);
+}
+
+static void kernel_16(const struct simd_ops *ops, cxlms_u8 *planes, cxlms_u32 stride,
+		      const void *src, cxlms_u32 nblk, cxlms_u32 fmt)
+{
+	ops->place_16(planes, stride, src, nblk, fmt);
+}
+
+/*
+ * A valid range (@esize bytes per element at @src) placed as codec head,
+ * kernel middle of whole aligned blocks, codec tail; the codec whole when
+ * there is no kernel (@kernel NULL) or no middle.  Any split of a range
+ * gives the codec's planes.
+ */
+static int place_split_run(void *tile, const struct cxlms_tile_geom *g,
+			   const struct cxlms_tile_layout *l, cxlms_u32 n_elems,
+			   cxlms_u32 elem_off, const cxlms_u8 *src, cxlms_u32 count,
+			   cxlms_u32 esize, place_codec_fn codec, place_kernel_fn kernel)
+{
+	cxlms_u8 *planes = (cxlms_u8 *)tile + l->planes_off;
+	cxlms_u32 head = 0, nblk = 0, mid, rest;
+	int ret;
+
+	if (kernel)
+		nblk = place_split(planes, elem_off, count, &head);
+	if (!nblk) {
+		count_portable();
+		return codec(tile, g, n_elems, elem_off, src, count);
+	}
+	mid = nblk * SIMD_BLOCK;
+	if (head) {
+		ret = codec(tile, g, n_elems, elem_off, src, head);
+		if (ret)
+			return ret;
+	}
+	kernel(simd_ops(), planes + (elem_off + head) / 8, l->plane_stride,
+	       src + (cxlms_u64)head * esize, nblk, g->fmt);
+	rest = count - head - mid;
+	if (rest)
+		return codec(tile, g, n_elems, elem_off + head + mid,
+			     src + (cxlms_u64)(head + mid) * esize, rest);
+	return 0;
+}
+
 int cxlms_simd_place_int8(void *tile, const struct cxlms_tile_geom *g,
 			  cxlms_u32 n_elems, cxlms_u32 elem_off,
 			  const cxlms_s8 *codes, cxlms_u32 count)
 {
 	const struct simd_ops *ops = simd_ops();
 	struct cxlms_tile_layout l;
-	cxlms_u32 head = 0, nblk, mid, rest;
-	cxlms_u8 *planes;
-	int ret;
 
-	if (g->fmt != CXLMS_FMT_INT8 || !place_args_ok(g, n_elems, elem_off, count, &l))
+	/* Invalid calls go to the codec whole, for its own error. */
+	if (g->fmt != CXLMS_FMT_INT8 || cxlms_place_check(g, n_elems, elem_off, count, &l))
 		return cxlms_place_int8(tile, g, n_elems, elem_off, codes, count);
-	if (!ops || !ops->place_int8)
-		goto portable;
-	planes = (cxlms_u8 *)tile + l.planes_off;
-	nblk = place_split(planes, elem_off, count, &head);
-	if (!nblk)
-		goto portable;
-	mid = nblk * SIMD_BLOCK;
-	if (head) {
-		ret = cxlms_place_int8(tile, g, n_elems, elem_off, codes, head);
-		if (ret)
-			return ret;
-	}
-	ops->place_int8(planes + (elem_off + head) / 8, l.plane_stride,
-			(const cxlms_u8 *)codes + head, nblk);
-	rest = count - head - mid;
-	if (rest)
-		return cxlms_place_int8(tile, g, n_elems, elem_off + head + mid,
-					codes + head + mid, rest);
-	return 0;
-
-portable:
-	count_portable();
-	return cxlms_place_int8(tile, g, n_elems, elem_off, codes, count);
+	return place_split_run(tile, g, &l, n_elems, elem_off, (const cxlms_u8 *)codes,
+			       count, 1, codec_int8,
+			       ops && ops->place_int8 ? kernel_int8 : NULL);
 }
 
 int cxlms_simd_place_16(void *tile, const struct cxlms_tile_geom *g,
@@ -455,34 +484,11 @@ int cxlms_simd_place_16(void *tile, const struct cxlms_tile_geom *g,
 {
 	const struct simd_ops *ops = simd_ops();
 	struct cxlms_tile_layout l;
-	cxlms_u32 head = 0, nblk, mid, rest;
-	cxlms_u8 *planes;
-	int ret;
 
 	if ((g->fmt != CXLMS_FMT_BF16 && g->fmt != CXLMS_FMT_FP16) ||
-	    !place_args_ok(g, n_elems, elem_off, count, &l))
+	    cxlms_place_check(g, n_elems, elem_off, count, &l))
 		return cxlms_place_16(tile, g, n_elems, elem_off, vals, count);
-	if (!ops || !ops->place_16)
-		goto portable;
-	planes = (cxlms_u8 *)tile + l.planes_off;
-	nblk = place_split(planes, elem_off, count, &head);
-	if (!nblk)
-		goto portable;
-	mid = nblk * SIMD_BLOCK;
-	if (head) {
-		ret = cxlms_place_16(tile, g, n_elems, elem_off, vals, head);
-		if (ret)
-			return ret;
-	}
-	ops->place_16(planes + (elem_off + head) / 8, l.plane_stride,
-		      vals + head, nblk, g->fmt);
-	rest = count - head - mid;
-	if (rest)
-		return cxlms_place_16(tile, g, n_elems, elem_off + head + mid,
-				      vals + head + mid, rest);
-	return 0;
-
-portable:
-	count_portable();
-	return cxlms_place_16(tile, g, n_elems, elem_off, vals, count);
+	return place_split_run(tile, g, &l, n_elems, elem_off, (const cxlms_u8 *)vals,
+			       count, 2, codec_16,
+			       ops && ops->place_16 ? kernel_16 : NULL);
 }
