@@ -82,6 +82,12 @@ const char *cli_store_strerror(int err);
 /* Open @path (full validation); on error print why and return an exit code. */
 int cli_open_store(struct cxlms_ctx *ctx, const char *path,
 		   struct cxlms_store **store);
+/*
+ * The command's one STORE operand, argv[optind] after the options, opened:
+ * a usage error if it is missing or followed by more; else as above.
+ */
+int cli_open_store_arg(struct cxlms_ctx *ctx, int argc, char **argv,
+		       struct cxlms_store **store);
 
 /* Write @s as a JSON string literal (escaped, valid UTF-8). */
 void cli_json_string(FILE *f, const char *s);

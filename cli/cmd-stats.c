@@ -40,10 +40,7 @@ static int stats_main(int argc, char **argv, struct cxlms_ctx *ctx)
 			return cli_getopt_err(c, argv);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage_err(optind == argc ? "missing STORE" : "too many arguments");
-
-	rc = cli_open_store(ctx, argv[optind], &store);
+	rc = cli_open_store_arg(ctx, argc, argv, &store);
 	if (rc)
 		return rc;
 	err = cxlms_store_get_stats(store, &st);

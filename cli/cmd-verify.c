@@ -23,11 +23,8 @@ static int verify_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		cli_verbose++;
 		cli_setup_log(ctx);
 	}
-	if (optind != argc - 1)
-		return cli_usage_err(optind == argc ? "missing STORE" : "too many arguments");
-
 	/* Opening validates superblock and directory; verify adds the tiles. */
-	rc = cli_open_store(ctx, argv[optind], &store);
+	rc = cli_open_store_arg(ctx, argc, argv, &store);
 	if (rc)
 		return rc;
 	err = cxlms_store_verify(store);

@@ -167,6 +167,14 @@ int cli_open_store(struct cxlms_ctx *ctx, const char *path,
 	return EXIT_OK;
 }
 
+int cli_open_store_arg(struct cxlms_ctx *ctx, int argc, char **argv,
+		       struct cxlms_store **store)
+{
+	if (optind != argc - 1)
+		return cli_usage_err(optind == argc ? "missing STORE" : "too many arguments");
+	return cli_open_store(ctx, argv[optind], store);
+}
+
 /* Length of the valid UTF-8 sequence at @s, or 0 if it is not one. */
 static size_t utf8_len(const unsigned char *s)
 {
