@@ -22,12 +22,4 @@ done
 
 pkgs=("linux-headers-$(detect_kver)" make gcc)
 [ "$source_pkg" = 0 ] || pkgs+=(linux-source-6.1 xz-utils)
-missing=()
-for p in "${pkgs[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$status" = installed ] || missing+=("$p")
-done
-[ "${#missing[@]}" -eq 0 ] && exit 0
-log "installing: ${missing[*]}"
-apt_update_once
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+install_missing "${pkgs[@]}"

@@ -25,6 +25,22 @@ apt_update_once() {
 	fi
 }
 
+# Install the Debian packages among "$@" that are not installed yet; no apt
+# at all when every one is there.  --no-install-recommends: headless tools.
+install_missing() {
+	local p status missing=()
+
+	for p in "$@"; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+		[ "$status" = installed ] || missing+=("$p")
+	done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	log "installing: ${missing[*]}"
+	apt_update_once
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >&2
+}
+
 # The guest kernel release, e.g. 6.1.0-56-amd64: the cached one if a build
 # already picked it (so cache, vmlinux and headers stay consistent), else the
 # one Debian's linux-image-amd64 metapackage depends on right now.

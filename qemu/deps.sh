@@ -33,14 +33,6 @@ if [ "$headers" = 1 ]; then
 	pkgs+=("linux-headers-$(detect_kver)")
 fi
 
-missing=()
-for p in "${pkgs[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$status" = installed ] || missing+=("$p")
-done
-[ "${#missing[@]}" -eq 0 ] && exit 0
-
-log "installing: ${missing[*]}"
-apt_update_once
-# --no-install-recommends: skip qemu's GUI/audio stack, which a headless TCG run never uses.
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# --no-install-recommends skips qemu's GUI/audio stack, which a headless TCG
+# run never uses.
+install_missing "${pkgs[@]}"
