@@ -151,17 +151,6 @@ int cxlms_policy_format(void *area, cxlms_u64 len, const cxlms_u8 uuid[16])
 	return 0;
 }
 
-static int all_zero(const void *p, cxlms_u64 len)
-{
-	const cxlms_u8 *b = p;
-	cxlms_u64 i;
-
-	for (i = 0; i < len; i++)
-		if (b[i])
-			return 0;
-	return 1;
-}
-
 int cxlms_policy_hdr_check(const void *area, cxlms_u64 len,
 			   const cxlms_u8 uuid[16], char *why,
 			   cxlms_u32 why_len)
@@ -179,7 +168,7 @@ int cxlms_policy_hdr_check(const void *area, cxlms_u64 len,
 	if (h->version != CXLMS_POLICY_VERSION)
 		return fail(why, why_len, CXLMS_EVERSION, "unknown policy area version");
 	if (h->hdr_len != sizeof(*h) || h->pad ||
-	    !all_zero(h->reserved, sizeof(h->reserved)))
+	    !cxlms_all_zero(h->reserved, sizeof(h->reserved)))
 		return fail(why, why_len, CXLMS_EINVALID, "policy header has unknown fields");
 	if (h->area_bytes != len)
 		return fail(why, why_len, CXLMS_EINVALID,
@@ -246,7 +235,7 @@ int cxlms_policy_slot_check(const void *area, cxlms_u64 gen,
 	if (s.generation != gen)
 		return fail(why, why_len, CXLMS_EINVALID,
 			    "policy slot generation disagrees with the header");
-	if (s.pad || !all_zero(s.reserved, sizeof(s.reserved)))
+	if (s.pad || !cxlms_all_zero(s.reserved, sizeof(s.reserved)))
 		return fail(why, why_len, CXLMS_EINVALID, "policy slot has unknown fields");
 	if (!s.n_contexts || s.n_contexts > CXLMS_POLICY_MAX_CONTEXTS ||
 	    s.default_context >= s.n_contexts)

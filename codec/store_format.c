@@ -164,7 +164,7 @@ cxlms_u32 cxlms_default_tile_rows(cxlms_u64 rows, cxlms_u64 cols)
 
 /* --- superblock ------------------------------------------------------ */
 
-static int all_zero(const void *p, cxlms_u64 len)
+int cxlms_all_zero(const void *p, cxlms_u64 len)
 {
 	const cxlms_u8 *b = p;
 	cxlms_u64 i;
@@ -224,7 +224,7 @@ int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
 	}
 	if (sb->sb_len != sizeof(*sb))
 		return fail(&m, CXLMS_EINVALID, "superblock length mismatch");
-	if (!all_zero(sb->reserved, sizeof(sb->reserved)) || sb->pad)
+	if (!cxlms_all_zero(sb->reserved, sizeof(sb->reserved)) || sb->pad)
 		return fail(&m, CXLMS_EINVALID, "superblock reserved fields not zero");
 	if (sb->store_bytes < CXLMS_SB_BYTES)
 		return fail(&m, CXLMS_EINVALID, "store smaller than its superblock area");
@@ -309,7 +309,7 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 		msg_s(m, len ? ": name not NUL-terminated" : ": empty name");
 		return -CXLMS_EINVALID;
 	}
-	if (!all_zero(d->name + len, CXLMS_NAME_MAX - len))
+	if (!cxlms_all_zero(d->name + len, CXLMS_NAME_MAX - len))
 		return fail_d(m, CXLMS_EINVALID, d, "bytes after the name's NUL not zero");
 	if (d->src_dtype < CXLMS_DTYPE_F32 || d->src_dtype > CXLMS_DTYPE_I8)
 		return fail_d(m, CXLMS_EINVALID, d, "unknown source dtype");
@@ -317,7 +317,7 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 		return fail_d(m, CXLMS_EINVALID, d, "unknown stored format");
 	if (d->flags & ~CXLMS_DIRENT_SEALED)
 		return fail_d(m, CXLMS_EINVALID, d, "unknown flags");
-	if (d->pad0 || d->pad1 || !all_zero(d->reserved, sizeof(d->reserved)))
+	if (d->pad0 || d->pad1 || !cxlms_all_zero(d->reserved, sizeof(d->reserved)))
 		return fail_d(m, CXLMS_EINVALID, d, "reserved fields not zero");
 
 	if (d->ndim < 1 || d->ndim > CXLMS_MAX_DIMS)

@@ -145,6 +145,9 @@ int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
 int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
 			 char *why, cxlms_u32 why_len);
 
+/* 1 if all @len bytes at @p are zero (reserved fields must be). */
+int cxlms_all_zero(const void *p, cxlms_u64 len);
+
 /* Geometry of a directory entry as the codec sees it. */
 void cxlms_dirent_geom(const struct cxlms_dirent *d, struct cxlms_tile_geom *g);
 /* Elements in tile @t of @d (the last tile may be short). */
