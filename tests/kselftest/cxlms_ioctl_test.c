@@ -19,31 +19,6 @@
 #include "cxlms_util.h"
 
 #define TEST_RAM_BYTES	(16ull << 20)
-#define NOBODY		65534
-
-/* Run ioctl(@cmd, @arg) in a child without privileges; returns 0 or -errno. */
-static int ioctl_as_nobody(int fd, unsigned long cmd, void *arg)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int ret;
-
-		if (setresgid(NOBODY, NOBODY, NOBODY) ||
-		    setresuid(NOBODY, NOBODY, NOBODY))
-			_exit(250);
-		ret = cxt_ioctl(fd, cmd, arg);
-		_exit(ret < 0 ? -ret : 0);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -ECHILD;
-	if (WEXITSTATUS(status) == 250)
-		return -ECHILD;
-	return -WEXITSTATUS(status);
-}
 
 /* --- per-command generic checks: size, flags, pointer, privilege -------- */
 
@@ -207,7 +182,7 @@ TEST_F(ioc, unprivileged)
 	int ret;
 
 	hdr(self->buf)->size = variant->size;
-	ret = ioctl_as_nobody(self->fd, variant->cmd, self->buf);
+	ret = cxt_ioctl_as_nobody(self->fd, variant->cmd, self->buf);
 	ASSERT_NE(-ECHILD, ret);
 	if (variant->admin) {
 		EXPECT_EQ(-EPERM, ret);
@@ -1257,7 +1232,7 @@ TEST_F(fetch, unprivileged_allowed)
 		.buf_len = sizeof(self->buf),
 	};
 
-	EXPECT_EQ(0, ioctl_as_nobody(self->fd, CXLMS_IOC_FETCH, &f));
+	EXPECT_EQ(0, cxt_ioctl_as_nobody(self->fd, CXLMS_IOC_FETCH, &f));
 }
 
 /* --- STATS / VERIFY ---------------------------------------------------------- */
@@ -1317,9 +1292,9 @@ TEST_F(fetch, stats_reset_unprivileged)
 		.tensor = self->i8.index,
 	};
 
-	EXPECT_EQ(-EPERM, ioctl_as_nobody(self->fd, CXLMS_IOC_STATS, &st));
+	EXPECT_EQ(-EPERM, cxt_ioctl_as_nobody(self->fd, CXLMS_IOC_STATS, &st));
 	st.flags = 0;
-	EXPECT_EQ(0, ioctl_as_nobody(self->fd, CXLMS_IOC_STATS, &st));
+	EXPECT_EQ(0, cxt_ioctl_as_nobody(self->fd, CXLMS_IOC_STATS, &st));
 }
 
 TEST_F(fetch, verify_ok)

@@ -24,33 +24,9 @@
 #include "cxlms_util.h"
 
 #define TEST_RAM_BYTES	(16ull << 20)
-#define NOBODY		65534
 #define BUF_BYTES	(1u << 20)
 #define MAX_TENSORS	4096
 #define N_CTX		2
-
-/* Run ioctl(@cmd, @arg) in a child without privileges; returns 0 or -errno. */
-static int ioctl_as_nobody(int fd, unsigned long cmd, void *arg)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int ret;
-
-		if (setresgid(NOBODY, NOBODY, NOBODY) ||
-		    setresuid(NOBODY, NOBODY, NOBODY))
-			_exit(250);
-		ret = cxt_ioctl(fd, cmd, arg);
-		_exit(ret < 0 ? -ret : 0);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) == 250)
-		return -ECHILD;
-	return -WEXITSTATUS(status);
-}
 
 FIXTURE(pol) {
 	int fd;
@@ -425,11 +401,11 @@ TEST_F(pol, set_map_needs_admin)
 	struct cxlms_ioc_set_context c = { .size = sizeof(c), .name = "narrow" };
 	struct cxlms_ioc_get_map g = { .size = sizeof(g) };
 
-	EXPECT_EQ(-EPERM, ioctl_as_nobody(self->fd, CXLMS_IOC_SET_MAP, &m));
+	EXPECT_EQ(-EPERM, cxt_ioctl_as_nobody(self->fd, CXLMS_IOC_SET_MAP, &m));
 	/* SET_CONTEXT and GET_MAP are for every engine */
 	ASSERT_EQ(0, set_map(self->fd, &m));
-	EXPECT_EQ(0, ioctl_as_nobody(self->fd, CXLMS_IOC_SET_CONTEXT, &c));
-	EXPECT_EQ(0, ioctl_as_nobody(self->fd, CXLMS_IOC_GET_MAP, &g));
+	EXPECT_EQ(0, cxt_ioctl_as_nobody(self->fd, CXLMS_IOC_SET_CONTEXT, &c));
+	EXPECT_EQ(0, cxt_ioctl_as_nobody(self->fd, CXLMS_IOC_GET_MAP, &g));
 }
 
 /* --- SET_CONTEXT --------------------------------------------------------- */

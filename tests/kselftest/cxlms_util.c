@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <sys/klog.h>
 #include <unistd.h>
 
@@ -438,4 +439,26 @@ int cxt_dmesg_bad(char *line, size_t len)
 	}
 	free(buf);
 	return 0;
+}
+
+int cxt_ioctl_as_nobody(int fd, unsigned long cmd, void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int ret;
+
+		if (setresgid(CXT_NOBODY, CXT_NOBODY, CXT_NOBODY) ||
+		    setresuid(CXT_NOBODY, CXT_NOBODY, CXT_NOBODY))
+			_exit(250);
+		ret = cxt_ioctl(fd, cmd, arg);
+		_exit(ret < 0 ? -ret : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) == 250)
+		return -ECHILD;
+	return -WEXITSTATUS(status);
 }

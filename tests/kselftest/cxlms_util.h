@@ -27,6 +27,9 @@
 /* All return 0 (or a count) or -errno. */
 int cxt_open(void);
 int cxt_ioctl(int fd, unsigned long cmd, void *arg);
+/* The same in a child running as nobody (no privileges); 0 or -errno. */
+#define CXT_NOBODY	65534
+int cxt_ioctl_as_nobody(int fd, unsigned long cmd, void *arg);
 int cxt_query(int fd, struct cxlms_ioc_query *q);
 int cxt_attach_ram(int fd, uint64_t bytes, uint32_t dir_capacity);
 int cxt_attach_cxl(int fd, uint64_t start, uint64_t bytes, bool format,
