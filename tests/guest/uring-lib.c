@@ -485,15 +485,9 @@ int main(void)
 	unsigned int i;
 	int ret;
 
-	ret = ut_store_setup(&st, 0x7a7a);
-	if (ret == -ENOENT || ret == -ENXIO) {
-		printf("1..0 # SKIP " CXLMS_NO_DEV_REASON "\n");
-		return UT_SKIP;
-	}
-	if (ret) {
-		printf("Bail out! store setup: %s\n", strerror(-ret));
-		return UT_FAIL;
-	}
+	ret = ut_store_setup_tap(&st, 0x7a7a);
+	if (ret)
+		return ret;
 	if (cxlms_new(&ctx) ||
 	    (ret = cxlms_open(ctx, CXLMS_DEV_PATH, 0, &store))) {
 		printf("Bail out! cxlms_open(" CXLMS_DEV_PATH "): %s\n",

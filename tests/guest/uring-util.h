@@ -78,6 +78,11 @@ struct ut_store {
 	struct cxt_tensor t[UT_N_TENSORS];
 };
 int ut_store_setup(struct ut_store *s, uint64_t seed);
+/*
+ * ut_store_setup() for a TAP suite: 0, or after printing the plan's SKIP
+ * (no device) or a Bail out, the exit code the suite returns.
+ */
+int ut_store_setup_tap(struct ut_store *s, uint64_t seed);
 void ut_store_teardown(struct ut_store *s);
 
 double ut_now(void);	/* CLOCK_MONOTONIC seconds */
