@@ -564,6 +564,21 @@ static int out_needs_value(cxlms_u32 out)
 	return out == CXLMS_OUT_INT || out == CXLMS_OUT_F32 || out == CXLMS_OUT_BF16;
 }
 
+cxlms_u32 cxlms_out_elem_bits(cxlms_u32 n_planes, cxlms_u32 bits, cxlms_u32 out)
+{
+	switch (out) {
+	case CXLMS_OUT_PLANES:
+	case CXLMS_OUT_PACKED:
+		return bits;
+	case CXLMS_OUT_INT:
+		return n_planes;
+	case CXLMS_OUT_F32:
+		return 32;
+	default:
+		return 16;
+	}
+}
+
 int cxlms_fetch_layout(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
 		       cxlms_u32 bits, cxlms_u32 out, cxlms_u32 recon,
 		       struct cxlms_fetch_layout *fl)
@@ -587,23 +602,10 @@ int cxlms_fetch_layout(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
 		return -EOPNOTSUPP;
 
 	memset(fl, 0, sizeof(*fl));
-	switch (out) {
-	case CXLMS_OUT_PLANES:
-		fl->data_len = bits * nb;
-		break;
-	case CXLMS_OUT_PACKED:
-		fl->data_len = CXLMS_DIV_UP(n * bits, 8);
-		break;
-	case CXLMS_OUT_INT:
-		fl->data_len = n * (l.n_planes / 8);
-		break;
-	case CXLMS_OUT_F32:
-		fl->data_len = 4 * n;
-		break;
-	case CXLMS_OUT_BF16:
-		fl->data_len = 2 * n;
-		break;
-	}
+	if (out == CXLMS_OUT_PLANES)
+		fl->data_len = bits * nb;	/* each plane padded to a byte */
+	else
+		fl->data_len = CXLMS_DIV_UP(n * cxlms_out_elem_bits(l.n_planes, bits, out), 8);
 	fl->total = fl->data_len;
 	fl->read_planes = nb;
 	if (g->fmt == CXLMS_FMT_INT8) {

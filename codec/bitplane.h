@@ -144,6 +144,13 @@ struct cxlms_fetch_layout {
  * 1..n_planes, or a dequantized/INT output of BF16 below 9 or FP16 below 6
  * bits (sign and exponent must be whole), or TABLE on a 16-bit format.
  */
+/*
+ * Output bits per element of @out at @bits planes of a format of
+ * @n_planes (PLANES and PACKED: @bits; INT: the stored word; F32: 32;
+ * BF16: 16).  Data of n elements is ceil(n * that / 8) bytes, except
+ * PLANES, where each plane is padded to a byte.
+ */
+cxlms_u32 cxlms_out_elem_bits(cxlms_u32 n_planes, cxlms_u32 bits, cxlms_u32 out);
 int cxlms_fetch_layout(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
 		       cxlms_u32 bits, cxlms_u32 out, cxlms_u32 recon,
 		       struct cxlms_fetch_layout *fl);

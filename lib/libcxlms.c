@@ -739,22 +739,6 @@ static int piece_to_consumer(void *arg, uint32_t first, uint32_t count,
 	return c->fn(c->arg, &c->p);
 }
 
-/* Output bits per element of @out at @bits for @t's format. */
-static unsigned int out_elem_bits(struct cxlms_tensor *t, unsigned int bits,
-				  unsigned int out)
-{
-	switch (out) {
-	case CXLMS_OUT_PACKED:
-		return bits;
-	case CXLMS_OUT_INT:
-		return t->layout.n_planes;
-	case CXLMS_OUT_F32:
-		return 32;
-	default:
-		return 16;
-	}
-}
-
 /* Whole tile into a buffer of ours, then the same pieces from there. */
 static int pieces_from_whole(struct cxlms_store *store, struct cxlms_tensor *t,
 			     unsigned int tile, unsigned int out,
@@ -763,7 +747,7 @@ static int pieces_from_whole(struct cxlms_store *store, struct cxlms_tensor *t,
 			     struct pieces_call *c)
 {
 	uint32_t n = cxlms_dirent_tile_elems(&t->d, tile), e;
-	unsigned int w = out_elem_bits(t, c->p.bits, out);
+	unsigned int w = cxlms_out_elem_bits(t->layout.n_planes, c->p.bits, out);
 	uint8_t *buf = malloc(fl->total);
 	int64_t got;
 	int rc = 0;
@@ -816,7 +800,7 @@ int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
 		return rc;
 	n = cxlms_dirent_tile_elems(&t->d, tile);
 	want = piece_bytes ? piece_bytes : PIECE_BYTES_DEFAULT;
-	w = out_elem_bits(t, bits, out);
+	w = cxlms_out_elem_bits(t->layout.n_planes, bits, out);
 	/* The whole tile or less: then want * 8 cannot overflow. */
 	elems = want > (uint64_t)n * w / 8 ? n : want * 8 / w;
 	elems = elems / PIECE_ALIGN * PIECE_ALIGN;

@@ -309,32 +309,16 @@ struct piece_ctx {
 	cxlms_simd_piece_fn fn;
 	void *arg;
 	const cxlms_u8 *buf;
-	cxlms_u32 k, out, n_planes;
+	cxlms_u32 elem_bits;	/* output bits per element */
 	int ret;
 };
-
-/* Bytes of @count elements of output @out (PACKED: whole bytes, last partial). */
-static cxlms_u64 piece_bytes(cxlms_u32 out, cxlms_u32 k, cxlms_u32 n_planes,
-			     cxlms_u64 count)
-{
-	switch (out) {
-	case CXLMS_OUT_PACKED:
-		return (count * k + 7) / 8;
-	case CXLMS_OUT_INT:
-		return count * (n_planes / 8);
-	case CXLMS_OUT_F32:
-		return 4 * count;
-	default:
-		return 2 * count;
-	}
-}
 
 static int piece_done(void *arg, cxlms_u32 first, cxlms_u32 count)
 {
 	struct piece_ctx *c = arg;
 
 	c->ret = c->fn(c->arg, first, count, c->buf,
-		       piece_bytes(c->out, c->k, c->n_planes, count));
+		       ((cxlms_u64)count * c->elem_bits + 7) / 8);
 	return c->ret;
 }
 
@@ -350,6 +334,7 @@ int cxlms_simd_fetch_pieces(const void *tile, const struct cxlms_tile_geom *g,
 	struct piece_ctx c;
 	struct simd_fetch f;
 	cxlms_s16 lv[256];
+	cxlms_u32 elem_bits;
 	int rc = cxlms_fetch_layout(g, n_elems, bits, out, recon, &fl);
 
 	if (rc)
@@ -359,13 +344,14 @@ int cxlms_simd_fetch_pieces(const void *tile, const struct cxlms_tile_geom *g,
 	if (fetch_prepare(ops, tile, g, n_elems, bits, out, recon, &l, &fl, &f, lv) ||
 	    !ops->pieces)
 		return -EOPNOTSUPP;
+	elem_bits = cxlms_out_elem_bits(l.n_planes, bits, out);
 	if (side_len < fl.total - fl.data_len ||
-	    buf_len < piece_bytes(out, bits, l.n_planes, piece_elems) + CXLMS_SIMD_PIECE_SLACK)
+	    buf_len < ((cxlms_u64)piece_elems * elem_bits + 7) / 8 + CXLMS_SIMD_PIECE_SLACK)
 		return -ENOSPC;
 	/* Side data first: the consumer may use the scales from the first piece on. */
 	if (g->fmt == CXLMS_FMT_INT8)
 		int8_side_data(&f, &fl, side);
-	c = (struct piece_ctx){ fn, arg, buf, bits, out, l.n_planes, 0 };
+	c = (struct piece_ctx){ fn, arg, buf, elem_bits, 0 };
 	f.dst = buf;
 	f.piece_elems = piece_elems;
 	f.piece_fn = piece_done;
