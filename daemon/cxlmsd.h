@@ -116,6 +116,9 @@ bool cxlmsd_parse_rate(const char *s, uint64_t *v);
  * whole name segment holding a decimal number in [N, M]: layers.0-3.*
  */
 bool cxlmsd_match(const char *pattern, const char *name);
+/* The same, and the number of matcher steps in *@steps (tests bound it). */
+bool cxlmsd_match_steps(const char *pattern, const char *name,
+			unsigned long *steps);
 /* Does @pattern parse (balanced classes, sane ranges)?  Why in @why. */
 bool cxlmsd_pattern_valid(const char *pattern, const char **why);
 

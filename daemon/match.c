@@ -4,8 +4,9 @@
  * FNM_PATHNAME (so '*' crosses dots, as layers.*.attn.* needs), plus one
  * extension fnmatch cannot express: a dot-separated pattern segment "N-M"
  * matches a name segment that is a decimal number in [N, M], for layer
- * ranges such as model.layers.0-3.*.  Names are at most 255 bytes and
- * patterns short, so plain backtracking is fine.
+ * ranges such as model.layers.0-3.*.  Matching is iterative (no recursion,
+ * no exponential backtracking): rule patterns reach the matcher from config
+ * files and the control socket, so they are untrusted input.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -84,84 +85,128 @@ static bool class_match(const char *p, unsigned char c, size_t *len)
 	return hit != neg;
 }
 
-static bool match_at(const char *pat, const char *p, const char *name,
-		     const char *n)
+/*
+ * One pattern element at @p against the name at @n, for everything but '*':
+ * returns how many name bytes it consumes and sets *plen to its pattern
+ * length, or returns -1 when it does not match here.  Every element
+ * consumes a length fixed by the name (a range eats the whole digit
+ * segment), so the end of a match never moves left when its start moves
+ * right: that is what makes retrying only from the last '*' complete.
+ */
+static long element_at(const char *pat, const char *p, const char *name,
+		       const char *n, size_t *plen)
 {
 	unsigned long lo, hi, v;
 	size_t len;
 
-	while (*p) {
-		len = range_token(pat, p, &lo, &hi);
-		if (len) {
-			const char *d = n;
+	len = range_token(pat, p, &lo, &hi);
+	if (len) {
+		const char *d = n;
 
-			/* The name side must be a whole segment of digits. */
-			if (n != name && n[-1] != '.')
-				return false;
-			if (!isdigit((unsigned char)*d))
-				return false;
-			v = 0;
-			while (isdigit((unsigned char)*d)) {
-				if (v > 100000000ul)
-					return false;
-				v = v * 10 + (unsigned long)(*d - '0');
-				d++;
-			}
-			if ((*d != '.' && *d != '\0') || v < lo || v > hi)
-				return false;
-			p += len;
-			n = d;
-			continue;
+		/* The name side must be a whole segment of digits. */
+		if (n != name && n[-1] != '.')
+			return -1;
+		if (!isdigit((unsigned char)*d))
+			return -1;
+		v = 0;
+		while (isdigit((unsigned char)*d)) {
+			if (v > 100000000ul)
+				return -1;
+			v = v * 10 + (unsigned long)(*d - '0');
+			d++;
 		}
-		switch (*p) {
-		case '*':
+		if ((*d != '.' && *d != '\0') || v < lo || v > hi)
+			return -1;
+		*plen = len;
+		return d - n;
+	}
+	if (!*n)
+		return -1;
+	switch (*p) {
+	case '?':
+		*plen = 1;
+		return 1;
+	case '[':
+		if (!class_match(p, (unsigned char)*n, &len)) {
+			if (len)
+				return -1;
+			/* Unterminated: fnmatch treats '[' as literal. */
+			if (*n != '[')
+				return -1;
+			len = 1;
+		}
+		*plen = len;
+		return 1;
+	case '\\':
+		if (p[1]) {
+			*plen = 2;
+			return p[1] == *n ? 1 : -1;
+		}
+		/* A trailing backslash is literal. */
+		/* fall through */
+	default:
+		*plen = 1;
+		return *p == *n ? 1 : -1;
+	}
+}
+
+/*
+ * The classic iterative star-backtrack: on a mismatch, only the last '*'
+ * takes one more name byte and matching resumes after it.  Earlier stars
+ * never need revisiting (element_at's monotone ends), so the work is at
+ * most (pattern elements + 1) x (name bytes + 1) steps, never exponential
+ * in the number of stars.
+ */
+bool cxlmsd_match_steps(const char *pattern, const char *name,
+			unsigned long *steps)
+{
+	const char *p = pattern, *n = name;
+	const char *star_p = NULL, *star_n = NULL;
+	unsigned long count = 0;
+	bool hit;
+	long used;
+	size_t plen;
+
+	for (;;) {
+		count++;
+		if (*p == '*') {
 			while (*p == '*')
 				p++;
-			if (!*p)
-				return true;
-			for (;; n++) {
-				if (match_at(pat, p, name, n))
-					return true;
-				if (!*n)
-					return false;
-			}
-		case '?':
-			if (!*n)
-				return false;
-			p++;
-			n++;
-			break;
-		case '[':
-			if (!*n)
-				return false;
-			if (!class_match(p, (unsigned char)*n, &len)) {
-				if (len)
-					return false;
-				/* Unterminated: fnmatch treats '[' as literal. */
-				if (*n != '[')
-					return false;
-				len = 1;
-			}
-			p += len;
-			n++;
-			break;
-		case '\\':
-			if (p[1])
-				p++;
-			/* fall through */
-		default:
-			if (*p != *n)
-				return false;
-			p++;
-			n++;
+			star_p = p;
+			star_n = n;
+			continue;
 		}
+		if (!*p) {
+			if (!*n) {
+				hit = true;
+				break;
+			}
+			used = -1;
+		} else {
+			used = element_at(pattern, p, name, n, &plen);
+		}
+		if (used >= 0) {
+			p += plen;
+			n += used;
+			continue;
+		}
+		/* Mismatch: the last star swallows one more byte, if any left. */
+		if (!star_p || !*star_n) {
+			hit = false;
+			break;
+		}
+		star_n++;
+		p = star_p;
+		n = star_n;
 	}
-	return *n == '\0';
+	if (steps)
+		*steps = count;
+	return hit;
 }
 
 bool cxlmsd_match(const char *pattern, const char *name)
 {
-	return match_at(pattern, pattern, name, name);
+	return cxlmsd_match_steps(pattern, name, NULL);
 }
 
 bool cxlmsd_pattern_valid(const char *pattern, const char **why)

@@ -31,7 +31,7 @@ $(LIBCXLMS_A): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS)
 $(LIBCXLMS_SO): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) lib/libcxlms.sym
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcxlms.so.1 \
-		-Wl,--version-script=lib/libcxlms.sym -Wl,--no-undefined \
+		-Wl,--version-script=lib/libcxlms.sym $(SO_NO_UNDEFINED) \
 		-o $@ $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) $(LIBCXLMS_LDLIBS)
 
 $(LIBCXLMS_SO_LNK): $(LIBCXLMS_SO)

@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is present; needs root to install.
 set -euo pipefail
 
-pkgs=(build-essential pkg-config python3 libcmocka-dev liburing-dev libcxl-dev libinih-dev)
+pkgs=(build-essential pkg-config python3 libcmocka-dev liburing-dev libcxl-dev libinih-dev
+      clang libclang-rt-dev)
 [ "${CXLMS_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$CXLMS_DEPS_EXTRA" && pkgs+=("${extra[@]}")
 
 missing=()

@@ -887,8 +887,8 @@ HOT void int8_float(const struct simd_fetch *f, const cxlms_s16 *lvw, const cxlm
 			for (i = e; i < end; i += 16) {
 				cxlms_u32 c = end - i < 16 ? end - i : 16;
 				__mmask16 m = (__mmask16)bytes_mask(c);
-				__m512 l = c == 16 ? _mm512_loadu_ps(lvf + i - blk0) :
-					   _mm512_maskz_loadu_ps(m, lvf + i - blk0);
+				__m512 l = c == 16 ? _mm512_loadu_ps(lvf + (i - blk0)) :
+					   _mm512_maskz_loadu_ps(m, lvf + (i - blk0));
 				__m512 r = _mm512_mul_round_ps(l, s, _MM_FROUND_TO_NEAREST_INT |
 								     _MM_FROUND_NO_EXC);
 				__m256i b;

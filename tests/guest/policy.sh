@@ -175,13 +175,15 @@ pl_pressure() {
 	kill -HUP "$pl_pid"
 	pl_wait_gen "$g0" || return 1
 	[ "$(pl_level)" = 0 ] || return 1
-	i=0 lv=0
-	while [ $i -lt 200 ] && [ "${lv:-0}" -lt 2 ]; do
+	# The level shows in `show` before the maps of that level are
+	# published: keep the load on until the published bits follow too.
+	i=0 lv=0 up=
+	while [ $i -lt 200 ] && { [ "${lv:-0}" -lt 2 ] || [ "${up:-6}" -ge 6 ]; }; do
 		i=$((i + 1))
 		$PL_PROBE fetch $PL_DEV quality $(pl_expect quality) >/dev/null || return 1
 		lv=$(pl_level)
+		up=$($PL_PROBE bits $PL_DEV busy int8.blk0.ffn.up.weight | awk '$1 == "generation" { print $4 }')
 	done
-	up=$($PL_PROBE bits $PL_DEV busy int8.blk0.ffn.up.weight | awk '$1 == "generation" { print $4 }')
 	head=$($PL_PROBE bits $PL_DEV busy int8.lm_head.weight | awk '$1 == "generation" { print $4 }')
 	echo "# policy: pressure level $lv after $i passes: ffn.up tile 0 at $up bits, lm_head at $head"
 	[ "${lv:-0}" -ge 2 ] && [ -n "$up" ] && [ "$up" -lt 6 ] && [ "$head" -gt "$up" ] || return 1

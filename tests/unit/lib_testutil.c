@@ -298,8 +298,11 @@ int tu_write_random_store(const char *path,
 
 				if (!codes || !scales)
 					rc = -ENOMEM;
+				/* Heavy tails saturate at the code range (an
+				 * out-of-range float-to-int8 cast is undefined). */
 				for (i = 0; !rc && i < ne; i++)
-					codes[i] = (int8_t)(tu_heavy(seed) * 20);
+					codes[i] = (int8_t)fmax(-127.0, fmin(127.0,
+						   tu_heavy(seed) * 20));
 				for (i = 0; !rc && i < ns; i++)	/* finite, some zero */
 					scales[i] = i % zero_every ? (uint16_t)(0x2000 +
 						    tu_rng(seed) % 0x3000) : 0;

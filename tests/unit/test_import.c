@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * cxlms_import_safetensors(): values round-trip against an independent
- * reference (the compiler's _Float16 conversions and libm's nearbyint, not
- * lib/quant.c), shapes, options, progress, and atomicity: a SIGKILL half-way
- * or a failed import leaves the previous store byte for byte.
+ * reference (the compiler's _Float16 conversions, or their libm equivalent,
+ * and libm's nearbyint; not lib/quant.c), shapes, options, progress, and
+ * atomicity: a SIGKILL half-way or a failed import leaves the previous store
+ * byte for byte.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +65,7 @@ static int teardown(void **state)
 
 /* --- the independent reference --------------------------------------------- */
 
+#if defined(__FLT16_MAX__)
 static uint16_t ref_fp16(double x)
 {
 	_Float16 h = (_Float16)x;
@@ -80,6 +82,47 @@ static double fp16_val(uint16_t b)
 	memcpy(&h, &b, 2);
 	return (double)h;
 }
+#else
+/*
+ * Compilers without _Float16 (clang 14 on x86): the same conversions from
+ * their definition in libm terms.  Round to nearest even at the fp16
+ * quantum of x (2^(e-10), subnormal quantum 2^-24), Inf at or past 65520.
+ */
+static uint16_t ref_fp16(double x)
+{
+	uint16_t sign = signbit(x) ? 0x8000 : 0;
+	double a = fabs(x), q, r;
+	int e;
+
+	if (isnan(x))
+		return sign | 0x7e00;
+	if (a >= 65520.0)
+		return sign | 0x7c00;
+	frexp(a, &e);		/* a = m * 2^e, m in [0.5, 1) */
+	e = e - 1 < -14 ? -14 : e - 1;
+	q = ldexp(1.0, e - 10);
+	r = nearbyint(a / q) * q;	/* a / q is exact: q is a power of two */
+	if (r < ldexp(1.0, -14))	/* subnormal or zero */
+		return sign | (uint16_t)(r / ldexp(1.0, -24));
+	frexp(r, &e);
+	return sign | (uint16_t)((e - 1 + 15) << 10) |
+	       (uint16_t)(r / ldexp(1.0, e - 1 - 10) - 1024);
+}
+
+static double fp16_val(uint16_t b)
+{
+	int e = (b >> 10) & 0x1f, m = b & 0x3ff;
+	double v;
+
+	if (e == 0x1f)
+		v = m ? NAN : INFINITY;
+	else if (e == 0)
+		v = ldexp(m, -24);
+	else
+		v = ldexp(1024 + m, e - 25);
+	return (b & 0x8000) ? -v : v;
+}
+#endif
 
 static float f32_of(uint32_t b)
 {
