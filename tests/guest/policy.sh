@@ -25,13 +25,17 @@ mkdir -p "$PL_TMP"
 # The config, with the default bits of context "short" as $1; with $2
 # "busy" also a pressure context driven by the device's read counters.
 pl_config() {
+	# Pressure samples the read rate once per interval: a window of 1 s
+	# always holds some of the load's fetches, even under TCG.
+	PL_INTERVAL=100
+	[ "${2:-}" = busy ] && PL_INTERVAL=1000
 	cat >"$PL_CONF" <<CONF
 [store]
 path = $PL_DEV
 default_context = quality
 
 [daemon]
-interval_ms = 100
+interval_ms = $PL_INTERVAL
 
 [context quality]
 default_bits = full
@@ -47,8 +51,8 @@ CONF
 mode = pressure
 default_bits = 6
 min_bits = 2
-pressure_high = 200K
-pressure_low = 20K
+pressure_high = 8K
+pressure_low = 1K
 pressure_step = 1
 rule = *lm_head* importance=100
 CONF
@@ -168,27 +172,41 @@ pl_level() { pl_ctl show | awk '$1 == "context" && $2 == "busy" { print $8 }'; }
 
 # Pressure from the device's own counters (no engine reports): fetching in
 # a loop raises busy's level and takes bits from the MLP tiles first;
-# silence brings it back to level 0.
+# silence brings it back to level 0.  The load runs in the background,
+# without pause, so that no sampling window is empty (an empty window
+# reads as idle and lowers the level again); one pass reads ~25 KB, the
+# threshold is 8 KB/s, and idle is 0.
+pl_load() {
+	while :; do
+		$PL_PROBE fetch $PL_DEV quality $(pl_expect quality) >/dev/null || exit 1
+	done
+}
+
 pl_pressure() {
 	g0=$(pl_generation)
 	pl_config 4 busy
 	kill -HUP "$pl_pid"
 	pl_wait_gen "$g0" || return 1
 	[ "$(pl_level)" = 0 ] || return 1
+	pl_load &
+	load_pid=$!
 	# The level shows in `show` before the maps of that level are
 	# published: keep the load on until the published bits follow too.
 	i=0 lv=0 up=
-	while [ $i -lt 200 ] && { [ "${lv:-0}" -lt 2 ] || [ "${up:-6}" -ge 6 ]; }; do
+	while [ $i -lt 600 ] && kill -0 $load_pid 2>/dev/null &&
+		{ [ "${lv:-0}" -lt 2 ] || [ "${up:-6}" -ge 6 ]; }; do
 		i=$((i + 1))
-		$PL_PROBE fetch $PL_DEV quality $(pl_expect quality) >/dev/null || return 1
+		sleep 0.2
 		lv=$(pl_level)
 		up=$($PL_PROBE bits $PL_DEV busy int8.blk0.ffn.up.weight | awk '$1 == "generation" { print $4 }')
 	done
 	head=$($PL_PROBE bits $PL_DEV busy int8.lm_head.weight | awk '$1 == "generation" { print $4 }')
-	echo "# policy: pressure level $lv after $i passes: ffn.up tile 0 at $up bits, lm_head at $head"
+	kill $load_pid 2>/dev/null
+	wait $load_pid 2>/dev/null
+	echo "# policy: pressure level $lv after $i polls: ffn.up tile 0 at $up bits, lm_head at $head"
 	[ "${lv:-0}" -ge 2 ] && [ -n "$up" ] && [ "$up" -lt 6 ] && [ "$head" -gt "$up" ] || return 1
 	i=0
-	while [ $i -lt 100 ] && [ "$(pl_level)" != 0 ]; do
+	while [ $i -lt 300 ] && [ "$(pl_level)" != 0 ]; do
 		i=$((i + 1))
 		sleep 0.1
 	done
