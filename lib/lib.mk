@@ -5,6 +5,8 @@ LIB_SRCS := lib/policy.c lib/libcxlms.c lib/backend_file.c lib/quant.c lib/safet
 	    lib/writer.c lib/import.c lib/backend_kernel.c lib/cxl_region.c
 # Batched fetches (async API) on liburing.
 LIB_SRCS += lib/async.c
+# Version and error text (cxlms_version, cxlms_strerror).
+LIB_SRCS += lib/version.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 # SIMD bit-plane kernels, dispatched at run time (SIMD_OBJS).
 include lib/simd/simd.mk

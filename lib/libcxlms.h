@@ -31,6 +31,34 @@
 extern "C" {
 #endif
 
+/*
+ * --- version -----------------------------------------------------------
+ * The API this header declares: MINOR grows with each version node of the
+ * ABI (LIBCXLMS_1.1 added cxlms_fetch_pieces, LIBCXLMS_1.2 this block), so
+ * an engine tests for a call at compile time:
+ *	#if LIBCXLMS_VERSION_CHECK(1, 1)
+ * and at run time against the library it loaded:
+ *	cxlms_version() >= LIBCXLMS_VERSION_ENCODE(1, 2)
+ */
+#define LIBCXLMS_VERSION_MAJOR	1
+#define LIBCXLMS_VERSION_MINOR	2
+#define LIBCXLMS_VERSION_ENCODE(maj, min)	(((maj) << 16) | (min))
+#define LIBCXLMS_VERSION_NUMBER \
+	LIBCXLMS_VERSION_ENCODE(LIBCXLMS_VERSION_MAJOR, LIBCXLMS_VERSION_MINOR)
+/* True when this header is version maj.min or newer (same major). */
+#define LIBCXLMS_VERSION_CHECK(maj, min) \
+	(LIBCXLMS_VERSION_MAJOR == (maj) && LIBCXLMS_VERSION_MINOR >= (min))
+
+/* LIBCXLMS_VERSION_NUMBER of the library loaded at run time. */
+unsigned int cxlms_version(void);
+/*
+ * Text for a libcxlms error code (-errno or errno): the store's own
+ * meaning for the codes above (-EMEDIUMTYPE "not a cxlms store", -EBADMSG
+ * a checksum mismatch, ...), strerror's text for the rest.  A static
+ * string, safe from any thread; never NULL.
+ */
+const char *cxlms_strerror(int err);
+
 struct cxlms_ctx;
 struct cxlms_store;
 struct cxlms_tensor;
