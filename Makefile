@@ -9,6 +9,21 @@ O        ?= build
 SAN      ?=
 CC       ?= cc
 PREFIX   ?= /usr/local
+# GNU installation directories (install.mk); each can be overridden alone.
+# sysconfdir is /etc, where cxlmsd looks by default, not $(prefix)/etc.
+prefix         ?= $(PREFIX)
+exec_prefix    ?= $(prefix)
+bindir         ?= $(exec_prefix)/bin
+sbindir        ?= $(exec_prefix)/sbin
+libdir         ?= $(exec_prefix)/lib
+includedir     ?= $(prefix)/include
+datarootdir    ?= $(prefix)/share
+mandir         ?= $(datarootdir)/man
+man1dir        ?= $(mandir)/man1
+man5dir        ?= $(mandir)/man5
+man8dir        ?= $(mandir)/man8
+sysconfdir     ?= /etc
+systemdunitdir ?= $(prefix)/lib/systemd/system
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
@@ -45,6 +60,7 @@ include daemon/daemon.mk
 include tests/tests.mk
 include driver/driver.mk
 include tools/bench/bench.mk
+include install.mk
 
 .PHONY: all deps check check-unit check-san check-clang check-integ check-qemu demo clean
 all: $(ALL_TARGETS)

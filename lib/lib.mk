@@ -39,11 +39,29 @@ $(LIBCXLMS_SO): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) lib/libcxlms.sym
 $(LIBCXLMS_SO_LNK): $(LIBCXLMS_SO)
 	ln -sf libcxlms.so.1 $@
 
-$(LIBCXLMS_PC): lib/libcxlms.pc.in
+# The API version, from the header's macros (one place to bump it).
+LIBCXLMS_VERSION := $(shell sed -n -e 's/^\#define LIBCXLMS_VERSION_MAJOR[[:space:]]*\([0-9]*\).*/\1/p' \
+			      -e 's/^\#define LIBCXLMS_VERSION_MINOR[[:space:]]*\([0-9]*\).*/.\1/p' \
+			      lib/libcxlms.h | tr -d '\n')
+
+# The .pc bakes in the install directories: a stamp holding them, rewritten
+# only when they change (`make PREFIX=/opt/x` then regenerates the .pc).
+LIBCXLMS_PC_VARS := $(prefix)|$(exec_prefix)|$(libdir)|$(includedir)|$(LIBCXLMS_VERSION)
+$(O)/lib/libcxlms.pc.vars: FORCE
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' \
-	    -e 's|@LIBDIR@|$(PREFIX)/lib|g' \
-	    -e 's|@INCLUDEDIR@|$(PREFIX)/include|g' \
-	    -e 's|@VERSION@|$(or $(CXLMS_VERSION),0.1.0)|g' \
-	    -e 's|@LIBS_PRIVATE@|$(LIBCXLMS_LDLIBS)|g' \
-	    -e 's|@REQUIRES_PRIVATE@|libcxl|g' $< > $@
+	@echo '$(LIBCXLMS_PC_VARS)' | cmp -s - $@ 2>/dev/null || echo '$(LIBCXLMS_PC_VARS)' > $@
+
+# Directories under ${prefix} / ${exec_prefix} written relative to them.
+pc_rel = $(patsubst $(prefix)/%,$${prefix}/%,$(patsubst $(exec_prefix)/%,$${exec_prefix}/%,$(1)))
+
+$(LIBCXLMS_PC): lib/libcxlms.pc.in $(O)/lib/libcxlms.pc.vars lib/lib.mk
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(prefix)|g' \
+	    -e 's|@EXEC_PREFIX@|$(if $(filter $(prefix),$(exec_prefix)),$${prefix},$(exec_prefix))|g' \
+	    -e 's|@LIBDIR@|$(call pc_rel,$(libdir))|g' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(prefix)/%,$${prefix}/%,$(includedir))|g' \
+	    -e 's|@VERSION@|$(LIBCXLMS_VERSION).0|g' \
+	    -e 's|@REQUIRES_PRIVATE@|libcxl liburing|g' $< > $@
+
+.PHONY: FORCE
+FORCE:
