@@ -89,6 +89,28 @@ int cli_open_store(struct cxlms_ctx *ctx, const char *path,
 int cli_open_store_arg(struct cxlms_ctx *ctx, int argc, char **argv,
 		       struct cxlms_store **store);
 
+/*
+ * The one check for every file a command writes (import OUT, fetch -o,
+ * bench --json-out/--dat): a regular file or a new one, never a device,
+ * FIFO, socket or directory, never by replacing a symbolic link, never the
+ * same inode as one of @inputs; its directory must exist and take new files
+ * (not /proc or /sys).  "-" is stdout when @stdout_ok.  On refusal prints
+ * why, naming the output, and returns EXIT_USAGE (the operand is wrong) or
+ * EXIT_ERROR (the system refuses); else EXIT_OK.
+ */
+int cli_check_output(const char *path, bool stdout_ok, const char *const *inputs,
+		     size_t n_inputs);
+
+/* A context name as the library takes it; else a usage error naming @opt. */
+bool cli_check_context_name(const char *opt, const char *name);
+
+/*
+ * Print a tensor name for a terminal: control bytes, DEL, backslash and
+ * invalid UTF-8 escaped as \xNN / \\.  Returns the columns it takes;
+ * with @f NULL only measures.
+ */
+int cli_print_name(FILE *f, const char *s);
+
 /* Write @s as a JSON string literal (escaped, valid UTF-8). */
 void cli_json_string(FILE *f, const char *s);
 

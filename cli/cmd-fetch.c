@@ -24,7 +24,11 @@ struct fetch_args {
 	bool data_only, stats;
 };
 
-/* Where the bytes go: a temp file renamed at the end, a device, or stdout. */
+/*
+ * Where the bytes go: stdout, or a temp file renamed over the path at the
+ * end (cli_check_output() has refused devices, FIFOs, symlinks and the
+ * store itself).
+ */
 struct sink {
 	int fd;
 	char *tmp;		/* non-NULL: rename to path on success */
@@ -51,7 +55,6 @@ static int write_all(int fd, const void *buf, size_t len)
 
 static int sink_open(struct sink *s, const char *path)
 {
-	struct stat st;
 	char *dup, *dir, *base;
 	mode_t mask;
 	size_t len;
@@ -62,12 +65,7 @@ static int sink_open(struct sink *s, const char *path)
 		s->fd = STDOUT_FILENO;
 		return 0;
 	}
-	/* Devices, FIFOs, /dev/null: write in place, there is nothing to rename. */
-	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
-		s->fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-		return s->fd < 0 ? -errno : 0;
-	}
-	/* A regular file appears whole or not at all: temp + rename. */
+	/* The file appears whole or not at all: temp + rename. */
 	dup = strdup(path);
 	if (!dup)
 		return -ENOMEM;
@@ -179,6 +177,8 @@ static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 			selectors++;
 			break;
 		case OPT_CONTEXT:
+			if (!cli_check_context_name("--context", optarg))
+				return EXIT_USAGE;
 			a->context = optarg;
 			break;
 		case 'b':
@@ -341,6 +341,9 @@ static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 	rc = parse_args(argc, argv, ctx, &a);
 	if (rc)
 		return rc;
+	rc = cli_check_output(a.out_path, true, &a.store_path, 1);
+	if (rc)
+		return rc;
 	rc = cli_open_store(ctx, a.store_path, &store);
 	if (rc)
 		return rc;
@@ -355,11 +358,15 @@ static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		cxlms_store_unref(store);
 		return EXIT_ERROR;
 	}
-	if (a.bits == CXLMS_BITS_POLICY || a.context) {
+	/* The context only chooses the map --bits policy reads: ignored otherwise. */
+	if (a.bits == CXLMS_BITS_POLICY) {
 		err = cxlms_set_context(store, a.context);
 		if (err < 0) {
 			cli_err("%s: context %s: %s", a.store_path,
-				a.context ? a.context : "(default)", strerror(-err));
+				a.context ? a.context : "(default)",
+				err == -ENOENT ? "not in the store's maps" :
+				err == -ENODATA ? "no maps published (is cxlmsd running?)" :
+				cxlms_strerror(err));
 			cxlms_store_unref(store);
 			return EXIT_ERROR;
 		}
@@ -388,7 +395,8 @@ static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 	}
 	err = sink_open(&sink, a.out_path);
 	if (err < 0) {
-		cli_err("%s: %s", a.out_path, strerror(-err));
+		cli_err("%s: cannot create the output (as a temporary file next to it): %s",
+			a.out_path, strerror(-err));
 		free(buf);
 		cxlms_store_unref(store);
 		return EXIT_ERROR;
@@ -451,13 +459,16 @@ const struct cli_cmd cmd_fetch = {
 	"                       policy: each tile at the bits cxlmsd's precision\n"
 	"                       map gives it in the context (cxlms policy bits)\n"
 	"  --context NAME       the context for --bits policy (default: the\n"
-	"                       store's default context)\n"
+	"                       store's default context); with explicit --bits K\n"
+	"                       it is not used (its name is still checked)\n"
 	"  --out F              planes, packed, int, f32 or bf16\n"
 	"  -r, --recon R        value of the dropped bits: floor, midpoint, table\n"
 	"                       (int8 only), default (table for int8, midpoint\n"
 	"                       for bf16/fp16)\n"
 	"  -o, --output FILE    where to write; - for stdout (not a terminal).\n"
-	"                       A regular FILE is replaced atomically.\n"
+	"                       FILE is a regular file, replaced atomically; a\n"
+	"                       device, FIFO, symbolic link or the STORE itself\n"
+	"                       is refused (redirect -o - for those)\n"
 	"  -d, --data-only      drop the side data (int output of an int8 store\n"
 	"                       gives plain row-major int8 codes)\n"
 	"  -s, --stats          print bytes read per plane, side bytes and bytes\n"

@@ -20,7 +20,10 @@ static const char *import_strerror(int err)
 	case EINVAL:
 		return "malformed input or bad geometry (reason above)";
 	case EOPNOTSUPP:
-		return "unsupported tensor dtype (reason above)";
+		/* Also rank, empty tensors, rows over 2^24: the log says which. */
+		return "a tensor the store cannot hold (reason above)";
+	case ERANGE:
+		return "a value beyond the stored format (reason above)";
 	case EEXIST:
 		return "duplicate tensor name (reason above)";
 	case ENAMETOOLONG:
@@ -93,6 +96,9 @@ static int import_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		cli_err("%s: %s", in, strerror(errno));
 		return EXIT_ERROR;
 	}
+	err = cli_check_output(out, false, &in, 1);
+	if (err)
+		return err;
 	in_bytes = (uint64_t)st.st_size;
 
 	/* Progress only for a person watching: never into logs or pipes. */
@@ -106,7 +112,7 @@ static int import_main(int argc, char **argv, struct cxlms_ctx *ctx)
 	if (prog.shown)
 		fputs("\r\033[K", stderr);
 	if (err < 0) {
-		cli_err("%s: %s; %s not written", in, import_strerror(err), out);
+		cli_err("importing %s: %s; %s not written", in, import_strerror(err), out);
 		return EXIT_ERROR;
 	}
 	if (quiet)
@@ -138,6 +144,8 @@ const struct cli_cmd cmd_import = {
 	"dimensions folded into rows) into a new store OUT.  The store is\n"
 	"written to a temporary file and renamed over OUT when complete: on\n"
 	"any error nothing is written and an existing OUT is left untouched.\n"
+	"OUT must be a regular file or a new name: a device, FIFO, symbolic\n"
+	"link, the input itself, or - (stdout) is refused.\n"
 	"\n"
 	"Options:\n"
 	"  -f, --format F     stored format: int8 (default; symmetric per-group\n"

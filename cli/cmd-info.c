@@ -12,14 +12,10 @@ static const char *name_or(const char *name, const char *dflt)
 	return name ? name : dflt;
 }
 
-/* Columns a name takes on a terminal: UTF-8 code points, not bytes. */
+/* Columns a name takes on a terminal, escapes included (cli_print_name). */
 static int text_width(const char *s)
 {
-	int w = 0;
-
-	for (; *s; s++)
-		w += ((unsigned char)*s & 0xc0) != 0x80;
-	return w;
+	return cli_print_name(NULL, s);
 }
 
 static void shape_str(struct cxlms_tensor *t, char *buf, size_t len)
@@ -106,7 +102,9 @@ static void print_table(struct cxlms_store *store)
 			tiles_w = n;
 	}
 
-	printf("store:    %s\n", cxlms_store_get_path(store));
+	fputs("store:    ", stdout);
+	cli_print_name(stdout, cxlms_store_get_path(store));
+	putchar('\n');
 	printf("backend:  %s\n", cxlms_store_get_backend(store));
 	format_uuid(store, uuid);
 	printf("uuid:     %s\n", uuid);
@@ -125,8 +123,9 @@ static void print_table(struct cxlms_store *store)
 			snprintf(group, sizeof(group), "%u", cxlms_tensor_get_group_size(t));
 		else
 			snprintf(group, sizeof(group), "-");
-		printf("%s%*s  %-4s  %-6s  %-*s  %5s  %-*s  %12" PRIu64 "\n",
-		       cxlms_tensor_get_name(t),
+		/* Names are bytes from the checkpoint: no raw control characters. */
+		cli_print_name(stdout, cxlms_tensor_get_name(t));
+		printf("%*s  %-4s  %-6s  %-*s  %5s  %-*s  %12" PRIu64 "\n",
 		       name_w - text_width(cxlms_tensor_get_name(t)), "",
 		       name_or(cxlms_dtype_name(cxlms_tensor_get_src_dtype(t)), "?"),
 		       name_or(cxlms_format_name(cxlms_tensor_get_format(t)), "?"),
@@ -188,6 +187,8 @@ const struct cli_cmd cmd_info = {
 	"Open STORE (validating all metadata) and describe it: path, backend,\n"
 	"size, tensor count, then one row per tensor: name, source dtype, stored\n"
 	"format, shape, INT8 group size, tiles x rows per tile, stored bytes.\n"
+	"Control characters, backslashes and invalid UTF-8 in names are shown\n"
+	"as \\xNN and \\\\ (the --json output escapes them as JSON does).\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json     one JSON object with a \"tensors\" array, for scripts\n"

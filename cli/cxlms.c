@@ -102,7 +102,9 @@ int main(int argc, char **argv)
 			main_help(stdout);
 			return EXIT_OK;
 		} else if (!strcmp(argv[i], "--version")) {
-			printf("cxlms %s\n", CXLMS_VERSION);
+			/* The library is linked in: its API version, for bug reports. */
+			printf("cxlms %s (libcxlms %u.%u)\n", CXLMS_VERSION,
+			       cxlms_version() >> 16, cxlms_version() & 0xffff);
 			return EXIT_OK;
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			cli_verbose++;

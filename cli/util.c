@@ -8,6 +8,10 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "cli.h"
 
@@ -270,4 +274,161 @@ void cli_show_progress(void *arg, uint64_t done, uint64_t total)
 		total ? 100.0 * (double)done / (double)total : 100.0,
 		secs > 0 ? (double)done / secs / 1e6 : 0.0);
 	fflush(stderr);
+}
+
+/*
+ * Kernel interfaces that look like directories of files: a store or a
+ * fetch output there is never what the user meant, and the errors the
+ * kernel gives (ENOENT for a new file in /proc) would mislead.
+ */
+static const char *pseudo_fs(const char *dir)
+{
+	static const struct { long type; const char *name; } fs[] = {
+		{ PROC_SUPER_MAGIC, "proc" },
+		{ SYSFS_MAGIC, "sysfs" },
+		{ DEBUGFS_MAGIC, "debugfs" },
+		{ TRACEFS_MAGIC, "tracefs" },
+		{ CGROUP_SUPER_MAGIC, "cgroup" },
+		{ CGROUP2_SUPER_MAGIC, "cgroup2" },
+		{ SECURITYFS_MAGIC, "securityfs" },
+		{ BPF_FS_MAGIC, "bpf" },
+		{ EFIVARFS_MAGIC, "efivarfs" },
+	};
+	struct statfs sf;
+
+	if (statfs(dir, &sf))
+		return NULL;
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+		if ((long)sf.f_type == fs[i].type)
+			return fs[i].name;
+	return NULL;
+}
+
+static const char *file_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "not a regular file";
+	}
+}
+
+int cli_check_output(const char *path, bool stdout_ok, const char *const *inputs,
+		     size_t n_inputs)
+{
+	struct stat st, in;
+	const char *fs, *slash;
+	char *dir;
+	int rc = EXIT_OK;
+
+	if (!strcmp(path, "-")) {
+		if (stdout_ok)
+			return EXIT_OK;
+		return cli_usage_err("-: a store cannot be written to stdout; name a file "
+				     "(./- for a file called '-')");
+	}
+	if (!*path)
+		return cli_usage_err("empty output file name");
+	if (!lstat(path, &st)) {
+		if (S_ISLNK(st.st_mode))
+			return cli_usage_err("%s is a symbolic link; refusing to replace it "
+					     "(name the file it points to)", path);
+		if (!S_ISREG(st.st_mode))
+			return cli_usage_err("%s is %s; cxlms writes only regular files%s",
+					     path, file_kind(st.st_mode),
+					     stdout_ok ? " (or stdout: -o - and redirect)" : "");
+		for (size_t i = 0; i < n_inputs; i++)
+			if (!stat(inputs[i], &in) && in.st_dev == st.st_dev &&
+			    in.st_ino == st.st_ino)
+				return cli_usage_err("%s is the input %s (the same file); "
+						     "refusing to overwrite it", path, inputs[i]);
+	} else if (errno != ENOENT) {
+		cli_err("%s: %s", path, strerror(errno));
+		return EXIT_ERROR;
+	}
+
+	/* The file is created as a temporary next to it, then renamed. */
+	slash = strrchr(path, '/');
+	if (!slash)
+		dir = strdup(".");
+	else if (slash == path)
+		dir = strdup("/");
+	else
+		dir = strndup(path, (size_t)(slash - path));
+	if (!dir) {
+		cli_err("out of memory");
+		return EXIT_ERROR;
+	}
+	if (stat(dir, &st)) {
+		if (errno == ENOENT)
+			cli_err("%s: output directory %s does not exist", path, dir);
+		else
+			cli_err("%s: output directory %s: %s", path, dir, strerror(errno));
+		rc = EXIT_ERROR;
+	} else if (!S_ISDIR(st.st_mode)) {
+		cli_err("%s: %s is not a directory", path, dir);
+		rc = EXIT_ERROR;
+	} else if ((fs = pseudo_fs(dir))) {
+		cli_err("%s: %s is a %s filesystem (a kernel interface), not a place for "
+			"output files", path, dir, fs);
+		rc = EXIT_ERROR;
+	} else if (access(dir, W_OK | X_OK)) {
+		cli_err("%s: cannot create files in %s: %s", path, dir, strerror(errno));
+		rc = EXIT_ERROR;
+	}
+	free(dir);
+	return rc;
+}
+
+bool cli_check_context_name(const char *opt, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n && n < CXLMS_CONTEXT_NAME_MAX &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789_.-") == n)
+		return true;
+	cli_usage_err("%s: invalid context name '%s' (1..%d characters of A-Z a-z 0-9 _ . -)",
+		      opt, name, CXLMS_CONTEXT_NAME_MAX - 1);
+	return false;
+}
+
+/* Control bytes, DEL, backslash and invalid UTF-8 as \xNN; the rest as is. */
+int cli_print_name(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int w = 0;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (*p == '\\') {
+			if (f)
+				fputs("\\\\", f);
+			w += 2;
+			n = 1;
+		} else if (!n || *p < 0x20 || *p == 0x7f) {
+			if (f)
+				fprintf(f, "\\x%02x", *p);
+			w += 4;
+			n = 1;
+		} else {
+			if (f)
+				fwrite(p, 1, n, f);
+			w++;
+		}
+		p += n;
+	}
+	return w;
 }

@@ -88,9 +88,11 @@ static int policy_bits(int argc, char **argv, struct cxlms_ctx *ctx,
 	rc = cli_open_store(ctx, argv[0], &store);
 	if (rc)
 		return rc;
+	/* Exit 1 like cxlms fetch: the store, not the command line, lacks it. */
 	if (cxlms_tensor_lookup(store, argv[1], &t)) {
+		cli_err("%s: no tensor named '%s' (see cxlms info)", argv[0], argv[1]);
 		cxlms_store_unref(store);
-		return cli_usage_err("no tensor '%s' in %s", argv[1], argv[0]);
+		return EXIT_ERROR;
 	}
 	rc = cxlms_set_context(store, context);
 	if (rc) {
@@ -121,6 +123,7 @@ static int cmd_policy_fn(int argc, char **argv, struct cxlms_ctx *ctx)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "context", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *sock = getenv("CXLMSD_SOCKET"), *context = NULL, *sub;
@@ -129,13 +132,19 @@ static int cmd_policy_fn(int argc, char **argv, struct cxlms_ctx *ctx)
 
 	if (!sock || !*sock)
 		sock = POLICY_DEFAULT_SOCKET;
-	while ((c = getopt_long(argc, argv, ":s:c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:c:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
 			break;
 		case 'c':
+			if (!cli_check_context_name("--context", optarg))
+				return EXIT_USAGE;
 			context = optarg;
+			break;
+		case 'v':
+			cli_verbose++;
+			cli_setup_log(ctx);
 			break;
 		default:
 			return cli_getopt_err(c, argv);
@@ -156,6 +165,8 @@ static int cmd_policy_fn(int argc, char **argv, struct cxlms_ctx *ctx)
 	if (!strcmp(sub, "set-context")) {
 		if (argc != 1)
 			return cli_usage_err("policy set-context needs NAME");
+		if (!cli_check_context_name("set-context", argv[0]))
+			return EXIT_USAGE;
 		snprintf(line, sizeof(line), "set-context %s", argv[0]);
 		return request(sock, line);
 	}
@@ -176,10 +187,10 @@ const struct cli_cmd cmd_policy = {
 	.name = "policy",
 	.summary = "show or steer cxlmsd's precision maps",
 	.help =
-	"usage: cxlms policy [--socket PATH] show\n"
-	"       cxlms policy [--socket PATH] set-context NAME\n"
-	"       cxlms policy [--socket PATH] report TENSOR TILE|* IMPORTANCE\n"
-	"       cxlms policy bits [--context NAME] STORE TENSOR\n"
+	"usage: cxlms policy [-v] [--socket PATH] show\n"
+	"       cxlms policy [-v] [--socket PATH] set-context NAME\n"
+	"       cxlms policy [-v] [--socket PATH] report TENSOR TILE|* IMPORTANCE\n"
+	"       cxlms policy [-v] bits [--context NAME] STORE TENSOR\n"
 	"\n"
 	"show, set-context and report talk to cxlmsd over its control socket\n"
 	"(default " POLICY_DEFAULT_SOCKET ", or $CXLMSD_SOCKET):\n"
@@ -194,7 +205,9 @@ const struct cli_cmd cmd_policy = {
 	"every tile of TENSOR gets under --context NAME (default: the store's\n"
 	"default context).\n"
 	"  -s, --socket PATH   cxlmsd's control socket\n"
-	"  -c, --context NAME  context for `bits`\n"
+	"  -c, --context NAME  context for `bits` (1..47 of A-Z a-z 0-9 _ . -)\n"
+	"  -v, --verbose       library messages at info level (-vv: debug)\n"
+	"  -h, --help          this help\n"
 	"See cxlmsd(8), cxlmsd.conf(5) and docs/policies.md.\n",
 	.fn = cmd_policy_fn,
 };

@@ -23,9 +23,10 @@ struct file_backend {
 };
 
 /*
- * Files too short to hold a superblock never reach the codec: if what is
- * there matches the magic, the store was cut short (-ENODATA); anything
- * else, an empty file included, is not a store at all.
+ * Files too short to hold a superblock never reach the codec: if they
+ * start with the whole 8-byte magic, the store was cut short (-ENODATA);
+ * anything else, a prefix of the magic ("CXLM") or an empty file included,
+ * is not a store at all (docs/format.md: fewer than 8 bytes is foreign).
  */
 static int check_tiny(struct cxlms_store *s, int fd, uint64_t size)
 {
@@ -43,7 +44,7 @@ static int check_tiny(struct cxlms_store *s, int fd, uint64_t size)
 		cxlms_err(s->ctx, "%s: read: %s", s->path, strerror(errno));
 		return -errno;
 	}
-	if ((size_t)n == want && !memcmp(head, magic, want)) {
+	if (want == sizeof(head) && (size_t)n == want && !memcmp(head, magic, want)) {
 		cxlms_err(s->ctx, "%s: truncated store: %llu bytes, smaller than a superblock",
 			  s->path, (unsigned long long)size);
 		return -CXLMS_ETRUNCATED;

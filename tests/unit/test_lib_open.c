@@ -188,8 +188,7 @@ static void test_truncated(void **state)
 	struct cxlms_sb *sb = sb_of(fx->img);
 	struct cxlms_dirent *d = dirent_of(fx->img, 1);
 	const size_t cuts[] = {
-		4,			/* part of the magic */
-		8,			/* just the magic */
+		8,			/* just the magic (4 bytes of it: foreign) */
 		100,			/* inside the superblock struct */
 		sizeof(*sb),		/* the struct, not its 4 KiB area */
 		CXLMS_SB_BYTES,
@@ -219,7 +218,11 @@ static void test_foreign(void **state)
 	free(st);
 	memset(text, 'x', sizeof(text));
 	expect_open(fx, text, sizeof(text), -EMEDIUMTYPE, "not a cxlms store");
-	expect_open(fx, "CXL", 3, -ENODATA, "truncated");	/* starts like one */
+	/* Fewer bytes than the magic is foreign (docs/format.md), even a prefix. */
+	expect_open(fx, "CXL", 3, -EMEDIUMTYPE, "not a cxlms store");
+	expect_open(fx, "CXLM", 4, -EMEDIUMTYPE, "not a cxlms store");
+	/* The whole magic and no more: a store cut short. */
+	expect_open(fx, "CXLMSTOR", 8, -ENODATA, "truncated");
 	expect_open(fx, "CXLX", 4, -EMEDIUMTYPE, "not a cxlms store");
 }
 

@@ -993,7 +993,7 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 			printf("\n");
 		}
 	}
-	printf("\n== targets (issue 5) ==\n");
+	printf("\n== targets ==\n");
 	for (i = 0; i < ntg; i++)
 		printf("%-7s %-48s %6.3f (%s %.2f; %s)\n", tg[i].met ? "MET" : "MISSED",
 		       tg[i].what, tg[i].value, tg[i].higher_better ? ">=" : "<=",

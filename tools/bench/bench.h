@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The throughput benchmark of issue 5 as a module: linked into the
+ * The throughput benchmark as a module: linked into the
  * stand-alone tools/bench/cxlms-bench (`make bench`) and into `cxlms bench`,
  * so both print the same report from the same code.
  */
@@ -18,7 +18,7 @@
 	"a read-only pass and a memcpy of the same bytes, a dedicated packed k-bit copy,\n" \
 	"and placement against a non-temporal copy; one thread (or N), on synthetic stores\n" \
 	"larger than the last-level cache.  Prints ratios, medians of N repetitions,\n" \
-	"and which targets of issue 5 are met or missed.  Needs about 7 x --size MiB\n" \
+	"and which throughput targets are met or missed.  Needs about 7 x --size MiB\n" \
 	"of memory (3.5 GiB at the default); takes 1.5-3 minutes.\n" \
 	"\n" \
 	"Options:\n" \
