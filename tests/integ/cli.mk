@@ -2,3 +2,4 @@
 INTEG_TESTS += tests/integ/cli-e2e.sh
 # The demo pipeline and the issue's accuracy bar (seed 3, full-size model).
 INTEG_TESTS += tests/integ/cli-demo.sh
+INTEG_TESTS += tests/integ/cli-safety.sh
