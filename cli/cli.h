@@ -26,7 +26,8 @@ enum {
 /* The exit-code paragraph every --help ends with. */
 #define CLI_EXIT_HELP \
 	"Exit status:\n" \
-	"  0 success, 1 error, 2 usage error (bad option, number out of range),\n" \
+	"  0 success, 1 error, 2 usage error (bad option, number out of range,\n" \
+	"  an output that is a device, FIFO, symlink or an input; cxlms(1)),\n" \
 	"  3 not a cxlms store, 4 unsupported store version or feature,\n" \
 	"  5 truncated store, 6 checksum mismatch, 7 invalid store contents.\n"
 

@@ -212,12 +212,14 @@ def check_int8(ck, src, info):
 def check_stats(ck, name, tiles, cols, k):
     """--stats: planes 0..k-1 read ceil(n/8) bytes per tile, side data is
     the scales plus 2^k table levels per tile (default recon at k < 8)."""
+    # The data to stdout, thrown away; with -o - the counters go to stderr.
+    # (-o /dev/null is refused: outputs are regular files or stdout.)
     p = subprocess.run([ck.cxlms, 'fetch', ck.store, name, '--all', '--bits', str(k),
-                        '--out', 'f32', '-o', os.devnull, '--stats'],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                        '--out', 'f32', '-o', '-', '--stats'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ck.runs += 1
     lines = {a.strip(): b.strip() for a, b in
-             (l.split(':', 1) for l in p.stdout.decode().splitlines() if ':' in l)}
+             (l.split(':', 1) for l in p.stderr.decode().splitlines() if ':' in l)}
     planes = sum((len(c) + 7) // 8 for c, _ in tiles)
     side = sum(2 * len(s) + 2 * (1 << k) for _, s in tiles)
     want = {'plane %d' % p_: '%d bytes' % (planes if p_ < k else 0) for p_ in range(8)}
