@@ -351,7 +351,7 @@ int cli_check_output(const char *path, bool stdout_ok, const char *const *inputs
 		for (size_t i = 0; i < n_inputs; i++)
 			if (!stat(inputs[i], &in) && in.st_dev == st.st_dev &&
 			    in.st_ino == st.st_ino)
-				return cli_usage_err("%s is the input %s (the same file); "
+				return cli_usage_err("%s is the same file as the input %s; "
 						     "refusing to overwrite it", path, inputs[i]);
 	} else if (errno != ENOENT) {
 		cli_err("%s: %s", path, strerror(errno));
