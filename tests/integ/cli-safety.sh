@@ -146,7 +146,9 @@ cp "$tmp/s.orig" "$S"
 expect 0 "fetch -o - is stdout" "${FETCH[@]}" -o - && cp "$tmp/out" "$tmp/stdout.bin"
 expect 0 "fetch -o FILE" "${FETCH[@]}" -o "$tmp/file.bin"
 check "fetch -o - writes what -o FILE writes" cmp -s "$tmp/stdout.bin" "$tmp/file.bin"
-expect 2 "import to - (a store on stdout)" "$CXLMS" import -q "$tmp/good.safetensors" - &&
+# In $tmp: were the check gone, a file named '-' would appear in the cwd.
+expect 2 "import to - (a store on stdout)" env -C "$tmp" "$(realpath "$CXLMS")" import -q \
+	good.safetensors - &&
 	err_has "stdout" "import to -"
 
 # --- messages naming the real cause ----------------------------------------------------
