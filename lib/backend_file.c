@@ -118,8 +118,12 @@ static const uint8_t *tile_ptr(struct cxlms_store *s, struct cxlms_tensor *t,
 			       unsigned int tile)
 {
 	struct file_backend *fb = s->backend;
+	struct cxlms_tile_span sp;
 
-	return fb->map + t->d.tile_off + (uint64_t)tile * t->layout.tile_bytes;
+	/* Validated at open: cannot fail for a tile of the tensor. */
+	if (cxlms_dirent_tile(&t->d, tile, &sp, NULL))
+		return NULL;
+	return fb->map + sp.off;
 }
 
 static int64_t file_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,

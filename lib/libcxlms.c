@@ -564,7 +564,7 @@ unsigned int cxlms_tensor_get_tile_elems(struct cxlms_tensor *t,
 
 uint64_t cxlms_tensor_get_stored_bytes(struct cxlms_tensor *t)
 {
-	return t ? (uint64_t)t->d.n_tiles * t->layout.tile_bytes : 0;
+	return t ? cxlms_dirent_tiles_bytes(&t->d) : 0;
 }
 
 /* --- fetch ---------------------------------------------------------------- */
