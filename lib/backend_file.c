@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "metadata.h"
 #include "simd/simd.h"
 
 struct file_backend {
@@ -104,6 +105,15 @@ static int file_open(struct cxlms_store *s, int fd, const struct stat *st,
 		goto err;
 	}
 	sb = (const struct cxlms_sb *)fb->map;
+	if (sb->meta_bytes) {
+		/* Bounds checked by cxlms_sb_check; a newer version is ignored. */
+		rc = cxlms_meta_parse(s->ctx, s->path, fb->map + sb->meta_off,
+				      sb->meta_bytes, &s->meta);
+		if (rc == -EPROTONOSUPPORT)
+			s->meta_err = rc;
+		else if (rc)
+			goto err;
+	}
 	rc = cxlms_store_set_directory(s, sb, (const struct cxlms_dirent *)
 				       (fb->map + sb->dir_off), sb->dir_count);
 	if (rc)

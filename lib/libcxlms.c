@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "metadata.h"
 #include "policy.h"
 #include "simd/simd.h"
 
@@ -311,6 +312,7 @@ static void store_free(struct cxlms_store *s)
 		close(s->fd);
 	free(s->tensors);
 	free(s->name_slots);
+	cxlms_meta_free(s->meta);
 	free(s->path);
 	cxlms_unref(s->ctx);
 	free(s);
