@@ -637,6 +637,36 @@ static int decide(struct plan *p, const struct cxlms_st_tensor *t)
 	return 0;
 }
 
+static int cmp_spec_name(const void *a, const void *b)
+{
+	const struct cxlms_tensor_spec *x = *(const struct cxlms_tensor_spec * const *)a;
+	const struct cxlms_tensor_spec *y = *(const struct cxlms_tensor_spec * const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* Names are unique within a file; across the files of a model too. */
+static int check_unique(struct plan *p)
+{
+	const struct cxlms_tensor_spec **v = calloc(p->n, sizeof(*v));
+	unsigned int i;
+	int rc = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < p->n; i++)
+		v[i] = &p->specs[i];
+	qsort(v, p->n, sizeof(*v), cmp_spec_name);
+	for (i = 1; i < p->n && !rc; i++) {
+		if (!strcmp(v[i - 1]->name, v[i]->name)) {
+			cxlms_err(p->ctx, "tensor '%s' is in more than one input", v[i]->name);
+			rc = -EEXIST;
+		}
+	}
+	free(v);
+	return rc;
+}
+
 /* config.json and the first input's "__metadata__", as a metadata area. */
 static int build_meta(struct plan *p, const char *first, void **img, size_t *len,
 		      char **config)
@@ -754,6 +784,9 @@ int cxlms_import(struct cxlms_ctx *ctx, const char *const *inputs,
 		rc = -EINVAL;
 		goto out;
 	}
+	rc = check_unique(&p);
+	if (rc)
+		goto out;
 	rc = build_meta(&p, inputs[0], &meta, &meta_len, &config);
 	if (rc)
 		goto out;
