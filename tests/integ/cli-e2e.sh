@@ -54,12 +54,12 @@ err_has() {
 python3 "$REF" gen "$tmp" || { echo "FAIL: could not write the test inputs"; exit 1; }
 
 S8=$tmp/int8.cxlms SB=$tmp/bf16.cxlms SF=$tmp/fp16.cxlms
-expect 0 "import int8" "$CXLMS" import --group 32 --tile-rows 3 "$tmp/int8.safetensors" "$S8" &&
+expect 0 "import int8" "$CXLMS" import --no-defaults --group 32 --tile-rows 3 "$tmp/int8.safetensors" "$S8" &&
 	{ grep -q '^imported 12 tensors: ' "$tmp/out" && pass ||
 	  fail "import summary: $(cat "$tmp/out")"; }
-expect 0 "import bf16" "$CXLMS" import --format bf16 --tile-rows 2 -q \
+expect 0 "import bf16" "$CXLMS" import --no-defaults --format bf16 --tile-rows 2 -q \
 	"$tmp/bf16.safetensors" "$SB"
-expect 0 "import fp16" "$CXLMS" import --format fp16 --tile-rows 2 -q \
+expect 0 "import fp16" "$CXLMS" import --no-defaults --format fp16 --tile-rows 2 -q \
 	"$tmp/fp16.safetensors" "$SF"
 # Progress is for terminals only: none of it in a redirected stderr.
 [ ! -s "$tmp/err" ] && pass || fail "import -q wrote to stderr: $(cat "$tmp/err")"
