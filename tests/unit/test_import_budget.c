@@ -164,6 +164,157 @@ static void test_short_tail_store_valid(void **state)
 	free(dir);
 }
 
+/*
+ * The feature bits gate the new entry fields: a store that uses one
+ * without its bit is refused, as an old reader refuses the bit itself.
+ */
+struct img {
+	char *dir, *path;
+	uint8_t *buf;
+	size_t len;
+	struct cxlms_sb *sb;
+	struct cxlms_dirent *d;	/* the first entry: 3000 x 200, short tail */
+};
+
+static void img_make_shape(struct img *im, uint64_t rows);
+
+static void img_make(struct img *im)
+{
+	img_make_shape(im, 3000);
+	assert_true(im->d->flags & CXLMS_DIRENT_SHORT_TAIL);
+}
+
+static void img_make_shape(struct img *im, uint64_t rows)
+{
+	struct cxlms_tensor_spec s[2] = {
+		{ .name = "a", .src_dtype = CXLMS_DTYPE_F32, .fmt = CXLMS_FMT_INT8,
+		  .ndim = 2, .shape = { rows, 200 }, .group_size = 64 },
+		{ .name = "b", .src_dtype = CXLMS_DTYPE_F32, .fmt = CXLMS_FMT_INT8,
+		  .ndim = 3, .shape = { 2, 3, 64 }, .group_size = 64 },
+	};
+	uint64_t seed = 3;
+
+	im->dir = tu_mkdtemp();
+	assert_non_null(im->dir);
+	im->path = tu_path(im->dir, "s.cxlms");
+	assert_int_equal(tu_write_random_store(im->path, s, 2, &seed, 1000), 0);
+	im->buf = tu_read_file(im->path, &im->len);
+	assert_non_null(im->buf);
+	im->sb = (struct cxlms_sb *)im->buf;
+	im->d = (struct cxlms_dirent *)(im->buf + im->sb->dir_off);
+	assert_true(im->sb->feature_incompat & CXLMS_FEAT_INCOMPAT_TIGHT);
+}
+
+/* Re-seal what was changed and expect open to fail with @err naming @why. */
+static void img_expect(struct img *im, int err, const char *why)
+{
+	struct logcap lc;
+	struct cxlms_ctx *ctx = tu_ctx(&lc);
+	struct cxlms_store *st = NULL;
+
+	cxlms_dirent_seal(&im->d[0]);
+	cxlms_dirent_seal(&im->d[1]);
+	im->sb->dir_crc = cxlms_dir_crc(im->d, im->sb->dir_count);
+	cxlms_sb_seal(im->sb);
+	assert_int_equal(tu_write_file(im->path, im->buf, im->len), 0);
+	assert_int_equal(cxlms_open(ctx, im->path, 0, &st), err);
+	if (why)
+		assert_logged(&lc, why);
+	if (st)
+		cxlms_store_unref(st);
+	cxlms_unref(ctx);
+	tu_rmtree(im->dir);
+	free(im->dir);
+	free(im->path);
+	free(im->buf);
+}
+
+static void test_short_tail_needs_bit(void **state)
+{
+	struct img im;
+
+	img_make(&im);
+	im.sb->feature_incompat &= ~CXLMS_FEAT_INCOMPAT_TIGHT;
+	img_expect(&im, -EUCLEAN, "short last tile in a store without the feature bit");
+}
+
+static void test_unknown_incompat_refused(void **state)
+{
+	struct img im;
+
+	img_make(&im);
+	im.sb->feature_incompat |= 1ull << 9;
+	img_expect(&im, -EPROTONOSUPPORT, "unknown incompatible features");
+}
+
+static void test_row_dims_needs_bit(void **state)
+{
+	struct img im;
+
+	img_make(&im);
+	/* b [2, 3, 64] stored as 2 rows of 192: consistent, but no FOLD bit */
+	im.d[1].row_dims = 1;
+	im.d[1].rows = 2;
+	im.d[1].cols = 192;
+	img_expect(&im, -EUCLEAN, "row_dims set in a store without the feature bit");
+}
+
+static void test_row_dims_below_ndim(void **state)
+{
+	struct img im;
+
+	img_make(&im);
+	im.sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_FOLD;
+	im.d[1].row_dims = 3;
+	img_expect(&im, -EUCLEAN, "row_dims not below ndim");
+}
+
+static void test_row_dims_rows_mismatch(void **state)
+{
+	struct img im;
+
+	img_make(&im);
+	im.sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_FOLD;
+	im.d[1].row_dims = 1;	/* rows stay 6: the shape says 2 */
+	img_expect(&im, -EUCLEAN, "rows/cols do not match the shape");
+}
+
+/* Without TIGHT, tensors start on a page: the small second one does not. */
+static void test_tile_off_alignment(void **state)
+{
+	struct img im;
+
+	img_make_shape(&im, 2622);	/* ceil(2^19 / 200) rows: one exact tile */
+	assert_false(im.d[0].flags & CXLMS_DIRENT_SHORT_TAIL);
+	assert_true(im.d[1].tile_off % 4096 != 0);
+	im.sb->feature_incompat &= ~CXLMS_FEAT_INCOMPAT_TIGHT;
+	img_expect(&im, -EUCLEAN, "tile offset misaligned");
+}
+
+/* A flipped byte in the short last tile is found by its CRC. */
+static void test_short_tail_crc(void **state)
+{
+	struct img im;
+	struct cxlms_tile_span sp;
+	struct logcap lc;
+	struct cxlms_ctx *ctx;
+	struct cxlms_store *st;
+
+	img_make(&im);
+	assert_int_equal(cxlms_dirent_tile(im.d, im.d->n_tiles - 1, &sp, NULL), 0);
+	im.buf[sp.off + sp.bytes - 1] ^= 0x80;	/* last byte of the last plane's stride */
+	assert_int_equal(tu_write_file(im.path, im.buf, im.len), 0);
+	ctx = tu_ctx(&lc);
+	assert_int_equal(cxlms_open(ctx, im.path, 0, &st), 0);
+	assert_int_equal(cxlms_store_verify(st), -EBADMSG);
+	cxlms_store_unref(st);
+	cxlms_unref(ctx);
+	tu_rmtree(im.dir);
+	free(im.dir);
+	free(im.path);
+	free(im.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +325,13 @@ int main(void)
 		cmocka_unit_test(test_budget_fp16),
 		cmocka_unit_test(test_short_tail_planned),
 		cmocka_unit_test(test_short_tail_store_valid),
+		cmocka_unit_test(test_short_tail_needs_bit),
+		cmocka_unit_test(test_unknown_incompat_refused),
+		cmocka_unit_test(test_row_dims_needs_bit),
+		cmocka_unit_test(test_row_dims_below_ndim),
+		cmocka_unit_test(test_row_dims_rows_mismatch),
+		cmocka_unit_test(test_tile_off_alignment),
+		cmocka_unit_test(test_short_tail_crc),
 	};
 
 	return cmocka_run_group_tests_name("import_budget", tests, NULL, NULL);
