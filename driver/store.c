@@ -332,6 +332,8 @@ static void tensor_info(const struct cxlms_tensor *t,
 	info->n_tiles = d->n_tiles;
 	info->planes = t->l.n_planes;
 	info->flags = tensor_sealed(t) ? CXLMS_TENSOR_SEALED : 0;
+	if (t->d.flags & CXLMS_DIRENT_SHORT_TAIL)
+		info->flags |= CXLMS_TENSOR_SHORT_TAIL;
 	info->tile_elems = t->l.elems;
 	info->tile_bytes = t->l.tile_bytes;
 }

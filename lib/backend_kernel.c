@@ -135,6 +135,8 @@ static int dirent_from_info(const struct cxlms_ioc_tensor_info *ti,
 	d->fmt = ti->fmt;
 	d->ndim = ti->ndim;
 	d->flags = (ti->flags & CXLMS_TENSOR_SEALED) ? CXLMS_DIRENT_SEALED : 0;
+	if (ti->flags & CXLMS_TENSOR_SHORT_TAIL)
+		d->flags |= CXLMS_DIRENT_SHORT_TAIL;
 	memcpy(d->shape, ti->shape, sizeof(d->shape));
 	d->rows = ti->rows;
 	d->cols = ti->cols;

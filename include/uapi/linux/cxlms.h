@@ -303,6 +303,7 @@ struct cxlms_ioc_detach {
 
 /* cxlms_ioc_tensor_info.flags */
 #define CXLMS_TENSOR_SEALED	(1u << 0)	/* every tile written, CRCs set, fetchable */
+#define CXLMS_TENSOR_SHORT_TAIL	(1u << 1)	/* last tile laid out for its rows only */
 
 /**
  * struct cxlms_ioc_tensor_info - one tensor, as TENSOR_LIST returns it
