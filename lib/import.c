@@ -152,6 +152,12 @@ struct plan {
 	/* per stored tensor: its source */
 	const struct cxlms_st_tensor **src;
 	struct cxlms_tensor_spec *specs;
+	/* sharded indexes: weight_map entries, checked against the shards */
+	struct wm_entry {
+		char *tensor;
+		unsigned int input;
+	} *wm;
+	size_t n_wm, cap_wm;
 	unsigned int n;
 	unsigned int n_skipped, n_fallback;
 };
@@ -242,14 +248,19 @@ static char *path_beside(const char *name, const char *rel)
 	return p;
 }
 
-static int add_input(struct plan *p, const char *path)
+/* Open @path (once) as input; its index in p->in goes to *@idx. */
+static int add_input_at(struct plan *p, const char *path, unsigned int *idx)
 {
 	unsigned int i;
 	int rc;
 
-	for (i = 0; i < p->n_in; i++)
-		if (!strcmp(p->in[i].path, path))
-			return 0;	/* a shard named twice is read once */
+	for (i = 0; i < p->n_in; i++) {
+		if (!strcmp(p->in[i].path, path)) {
+			*idx = i;	/* a shard named twice is read once */
+			return 0;
+		}
+	}
+	*idx = p->n_in;
 	if (p->n_in == p->cap_in) {
 		unsigned int cap = p->cap_in ? 2 * p->cap_in : 8;
 		struct input *n = realloc(p->in, cap * sizeof(*n));
@@ -269,6 +280,51 @@ static int add_input(struct plan *p, const char *path)
 		return rc;
 	}
 	p->n_in++;
+	return 0;
+}
+
+static int add_input(struct plan *p, const char *path)
+{
+	unsigned int idx;
+
+	return add_input_at(p, path, &idx);
+}
+
+static int add_wm(struct plan *p, const char *tensor, unsigned int input)
+{
+	if (p->n_wm == p->cap_wm) {
+		size_t cap = p->cap_wm ? 2 * p->cap_wm : 64;
+		struct wm_entry *n = realloc(p->wm, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->wm = n;
+		p->cap_wm = cap;
+	}
+	p->wm[p->n_wm].tensor = strdup(tensor);
+	if (!p->wm[p->n_wm].tensor)
+		return -ENOMEM;
+	p->wm[p->n_wm++].input = input;
+	return 0;
+}
+
+/* Every tensor an index names is in the shard it names (weight_map). */
+static int check_weight_map(struct plan *p)
+{
+	size_t i, k;
+
+	for (i = 0; i < p->n_wm; i++) {
+		const struct cxlms_st_file *st = &p->in[p->wm[i].input].st;
+
+		for (k = 0; k < st->n_tensors; k++)
+			if (!strcmp(st->tensors[k].name, p->wm[i].tensor))
+				break;
+		if (k == st->n_tensors) {
+			cxlms_err(p->ctx, "%s: the index puts tensor '%s' in this shard, which does not hold it",
+				  p->in[p->wm[i].input].path, p->wm[i].tensor);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -382,7 +438,8 @@ static int js_skip(struct jscan *j, int depth)
 
 static int add_index(struct plan *p, const char *path)
 {
-	char key[PATH_MAX], file[PATH_MAX], *text, *full;
+	char key[PATH_MAX], file[PATH_MAX], name[CXLMS_NAME_MAX], *text, *full;
+	unsigned int idx;
 	struct jscan j;
 	size_t len;
 	bool seen = false;
@@ -414,8 +471,16 @@ static int add_index(struct plan *p, const char *path)
 				goto bad;
 			js_ws(&j);
 			while (j.p < j.end && *j.p != '}') {
-				if (js_string(&j, NULL, 0))
+				rc = js_string(&j, name, sizeof(name));
+				if (rc == -ENAMETOOLONG) {
+					cxlms_err(p->ctx, "%s: a weight_map tensor name is longer than %d bytes",
+						  path, CXLMS_NAME_MAX - 1);
+					goto out;
+				}
+				if (rc) {
+					rc = -EINVAL;
 					goto bad;
+				}
 				js_ws(&j);
 				if (j.p >= j.end || *j.p++ != ':')
 					goto bad;
@@ -434,8 +499,10 @@ static int add_index(struct plan *p, const char *path)
 					rc = -ENOMEM;
 					goto out;
 				}
-				rc = add_input(p, full);
+				rc = add_input_at(p, full, &idx);
 				free(full);
+				if (!rc)
+					rc = add_wm(p, name, idx);
 				if (rc)
 					goto out;
 				rc = -EINVAL;
@@ -754,6 +821,9 @@ int cxlms_import(struct cxlms_ctx *ctx, const char *const *inputs,
 		if (rc)
 			goto out;
 	}
+	rc = check_weight_map(&p);
+	if (rc)
+		goto out;
 	for (i = 0; i < p.n_in; i++)
 		n_all += p.in[i].st.n_tensors;
 	if (!n_all) {
@@ -864,6 +934,9 @@ out:
 		free(p.in[i].path);
 	}
 	free(p.in);
+	for (k = 0; k < p.n_wm; k++)
+		free(p.wm[k].tensor);
+	free(p.wm);
 	return rc;
 }
 

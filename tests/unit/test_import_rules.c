@@ -324,6 +324,16 @@ static void test_sharded_missing_shard(void **state)
 	assert_logged(&lc, "model-00003-of-00003.safetensors");
 }
 
+static void test_sharded_wrong_shard(void **state)
+{
+	struct fx *fx = *state;
+
+	write_sharded(fx, "{\"weight_map\": {\"a\": \"model-00002-of-00002.safetensors\","
+		      "\"b\": \"model-00002-of-00002.safetensors\"}}");
+	assert_int_equal(run(fx, 0, NULL, 0), -EINVAL);
+	assert_logged(&lc, "puts tensor 'a' in this shard, which does not hold it");
+}
+
 static void test_sharded_bad_index(void **state)
 {
 	struct fx *fx = *state;
@@ -515,6 +525,7 @@ int main(void)
 		T(test_bad_config),
 		T(test_sharded),
 		T(test_sharded_missing_shard),
+		T(test_sharded_wrong_shard),
 		T(test_sharded_bad_index),
 		T(test_two_inputs_duplicate_name),
 		T(test_metadata_kept),
