@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* cxlms info: what a store holds. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ static void format_uuid(struct cxlms_store *store, char out[37])
 			       (i == 4 || i == 6 || i == 8 || i == 10) ? "-" : "", u[i]);
 }
 
+static void print_metadata_json(struct cxlms_store *store);
+
 static void print_json(struct cxlms_store *store)
 {
 	char uuid[37];
@@ -77,7 +80,65 @@ static void print_json(struct cxlms_store *store)
 		       cxlms_tensor_get_planes(t), cxlms_tensor_get_tile_rows(t),
 		       cxlms_tensor_get_tile_count(t), cxlms_tensor_get_stored_bytes(t));
 	}
-	printf("]}\n");
+	printf("]");
+	print_metadata_json(store);
+	printf("}\n");
+}
+
+/* Metadata kept at import: key and size, and a short printable excerpt. */
+static void print_metadata(struct cxlms_store *store)
+{
+	int i, n = cxlms_store_get_metadata_count(store);
+
+	if (n == -EPROTONOSUPPORT) {
+		printf("metadata: (a newer version than this cxlms reads)\n");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const char *key, *v;
+		const void *value;
+		char excerpt[61];
+		size_t len, j, k = 0;
+
+		if (cxlms_store_get_metadata(store, (unsigned int)i, &key, &value, &len))
+			continue;
+		v = value;
+		/* Whitespace runs as one space; control bytes as '?'. */
+		for (j = 0; j < len && k < sizeof(excerpt) - 1; j++) {
+			unsigned char ch = (unsigned char)v[j];
+
+			if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r') {
+				if (k && excerpt[k - 1] != ' ')
+					excerpt[k++] = ' ';
+				continue;
+			}
+			excerpt[k++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+		}
+		excerpt[k] = '\0';
+		printf("%s%s: %zu bytes: %s%s\n", i ? "          " : "metadata: ",
+		       key, len, excerpt, j < len ? "..." : "");
+	}
+}
+
+static void print_metadata_json(struct cxlms_store *store)
+{
+	int i, n = cxlms_store_get_metadata_count(store);
+
+	printf(",\"metadata\":{");
+	for (i = 0; i < n; i++) {
+		const char *key;
+		const void *value;
+		size_t len;
+
+		if (cxlms_store_get_metadata(store, (unsigned int)i, &key, &value, &len))
+			continue;
+		printf("%s", i ? "," : "");
+		cli_json_string(stdout, key);
+		putchar(':');
+		/* Values are byte strings (config.json is JSON text): as strings. */
+		cli_json_string(stdout, value);
+	}
+	printf("}");
 }
 
 static void print_table(struct cxlms_store *store)
@@ -110,7 +171,9 @@ static void print_table(struct cxlms_store *store)
 	printf("uuid:     %s\n", uuid);
 	printf("size:     %" PRIu64 " bytes (%s)\n", cxlms_store_get_size(store),
 	       cli_human_bytes(cxlms_store_get_size(store), hb, sizeof(hb)));
-	printf("tensors:  %u\n\n", cxlms_store_get_tensor_count(store));
+	printf("tensors:  %u\n", cxlms_store_get_tensor_count(store));
+	print_metadata(store);
+	putchar('\n');
 	printf("%-*s  %-4s  %-6s  %-*s  %5s  %-*s  %12s\n", name_w, "NAME", "SRC",
 	       "FORMAT", shape_w, "SHAPE", "GROUP", tiles_w, "TILES", "STORED");
 	cxlms_tensor_foreach(store, t) {
@@ -142,17 +205,22 @@ static int info_main(int argc, char **argv, struct cxlms_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "metadata", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cxlms_store *store;
+	const char *meta_key = NULL;
 	bool json = false;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, ":jv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jm:v", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
+			break;
+		case 'm':
+			meta_key = optarg;
 			break;
 		case 'v':
 			cli_verbose++;
@@ -165,10 +233,24 @@ static int info_main(int argc, char **argv, struct cxlms_ctx *ctx)
 	rc = cli_open_store_arg(ctx, argc, argv, &store);
 	if (rc)
 		return rc;
-	if (json)
+	if (meta_key) {
+		const void *value;
+		size_t len;
+
+		rc = cxlms_store_get_metadata_key(store, meta_key, &value, &len);
+		if (rc) {
+			cli_err("%s: metadata key '%s': %s", cxlms_store_get_path(store),
+				meta_key, rc == -ENOENT ? "not in the store" : strerror(-rc));
+			cxlms_store_unref(store);
+			return EXIT_ERROR;
+		}
+		/* The value as it was imported, byte for byte. */
+		fwrite(value, 1, len, stdout);
+	} else if (json) {
 		print_json(store);
-	else
+	} else {
 		print_table(store);
+	}
 	cxlms_store_unref(store);
 	if (fflush(stdout) || ferror(stdout)) {
 		cli_err("write to stdout failed");
@@ -182,16 +264,20 @@ const struct cli_cmd cmd_info = {
 	.summary = "show a store's tensors, formats, sizes and tiles",
 	.fn = info_main,
 	.help =
-	"usage: cxlms info [-v] [--json] STORE\n"
+	"usage: cxlms info [-v] [--json | --metadata KEY] STORE\n"
 	"\n"
 	"Open STORE (validating all metadata) and describe it: path, backend,\n"
-	"size, tensor count, then one row per tensor: name, source dtype, stored\n"
-	"format, shape, INT8 group size, tiles x rows per tile, stored bytes.\n"
+	"size, tensor count, the metadata kept at import (key, size, excerpt),\n"
+	"then one row per tensor: name, source dtype, stored format, shape,\n"
+	"INT8 group size, tiles x rows per tile, stored bytes.\n"
 	"Control characters, backslashes and invalid UTF-8 in names are shown\n"
 	"as \\xNN and \\\\ (the --json output escapes them as JSON does).\n"
 	"\n"
 	"Options:\n"
-	"  -j, --json     one JSON object with a \"tensors\" array, for scripts\n"
+	"  -j, --json     one JSON object with a \"tensors\" array and a\n"
+	"                 \"metadata\" object (values as strings), for scripts\n"
+	"  -m, --metadata KEY  print the value of metadata KEY (e.g. config.json)\n"
+	"                 byte for byte; exit 1 if the store has no such key\n"
 	"  -v, --verbose  library messages at info level (-vv: debug)\n"
 	"  -h, --help     this help\n",
 };

@@ -94,7 +94,8 @@ int cxlms_tile_layout(const struct cxlms_tile_geom *g,
 	cxlms_u32 elems, gpr = 0, scales_len = 0, table_off = 0, table_len = 0;
 	cxlms_u32 planes_off = 0, plane_len, stride;
 
-	if (!n_planes || !g->cols || !g->tile_rows)
+	if (!n_planes || !g->cols || !g->tile_rows ||
+	    (g->flags & ~CXLMS_GEOM_SHORT_TAIL))
 		return -EINVAL;
 	if (__builtin_mul_overflow(g->tile_rows, g->cols, &elems) ||
 	    elems > CXLMS_TILE_MAX_ELEMS)
@@ -132,17 +133,21 @@ int cxlms_tile_layout(const struct cxlms_tile_geom *g,
 	return 0;
 }
 
-/* Layout plus a check that @n_elems is whole rows of at most one tile. */
-static int tile_check(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
-		      struct cxlms_tile_layout *l)
+int cxlms_tile_layout_n(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+			struct cxlms_tile_layout *l)
 {
+	struct cxlms_tile_geom s;
 	int ret = cxlms_tile_layout(g, l);
 
 	if (ret)
 		return ret;
 	if (!n_elems || n_elems > l->elems || n_elems % g->cols)
 		return -EINVAL;
-	return 0;
+	if (!(g->flags & CXLMS_GEOM_SHORT_TAIL) || n_elems == l->elems)
+		return 0;
+	s = *g;
+	s.tile_rows = n_elems / g->cols;
+	return cxlms_tile_layout(&s, l);
 }
 
 int cxlms_place_check(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
@@ -150,7 +155,7 @@ int cxlms_place_check(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
 		      struct cxlms_tile_layout *l)
 {
 	cxlms_u32 end;
-	int ret = tile_check(g, n_elems, l);
+	int ret = cxlms_tile_layout_n(g, n_elems, l);
 
 	if (ret)
 		return ret;
@@ -291,7 +296,7 @@ int cxlms_place_scales(void *tile, const struct cxlms_tile_geom *g,
 
 	if (g->fmt != CXLMS_FMT_INT8)
 		return -EINVAL;
-	ret = tile_check(g, n_elems, &l);
+	ret = cxlms_tile_layout_n(g, n_elems, &l);
 	if (ret)
 		return ret;
 	if (n_scales != n_elems / g->cols * l.groups_per_row)
@@ -430,7 +435,7 @@ int cxlms_tile_finalize(void *tile, const struct cxlms_tile_geom *g,
 
 	if (g->fmt != CXLMS_FMT_INT8)
 		return -EINVAL;
-	ret = tile_check(g, n_elems, &l);
+	ret = cxlms_tile_layout_n(g, n_elems, &l);
 	if (ret)
 		return ret;
 	n_scales = n_elems / g->cols * l.groups_per_row;
@@ -585,7 +590,7 @@ int cxlms_fetch_layout(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
 {
 	struct cxlms_tile_layout l;
 	cxlms_u64 n = n_elems, nb = CXLMS_DIV_UP(n, 8), end;
-	int rc, ret = tile_check(g, n_elems, &l);
+	int rc, ret = cxlms_tile_layout_n(g, n_elems, &l);
 
 	if (ret)
 		return ret;
@@ -869,7 +874,7 @@ cxlms_s64 cxlms_fetch_tile(const void *tile, const struct cxlms_tile_geom *g,
 		return ret;
 	if (dst_len < fl.total)
 		return -ENOSPC;
-	cxlms_tile_layout(g, &l);	/* cannot fail after fetch_layout */
+	cxlms_tile_layout_n(g, n_elems, &l);	/* cannot fail after fetch_layout */
 	recon = (cxlms_u32)cxlms_recon_resolve(g->fmt, recon);
 	if (g->fmt == CXLMS_FMT_INT8)
 		fetch_int8(tile, g, &l, n_elems, bits, out, (int)recon, &fl, dst);

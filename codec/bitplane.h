@@ -36,13 +36,21 @@
  * @cols: elements per row; INT8 groups never straddle rows
  * @group_size: elements per scale group along a row (INT8; 0 otherwise)
  * @tile_rows: rows in a full tile (the last tile of a tensor may have fewer)
+ * @flags: CXLMS_GEOM_SHORT_TAIL or 0
  */
 struct cxlms_tile_geom {
 	cxlms_u32 fmt;
 	cxlms_u32 cols;
 	cxlms_u32 group_size;
 	cxlms_u32 tile_rows;
+	cxlms_u32 flags;
 };
+
+/*
+ * A tile of fewer than tile_rows rows is laid out for its own rows (planes
+ * of its real elements only), not padded to a full tile.
+ */
+#define CXLMS_GEOM_SHORT_TAIL	(1u << 0)
 
 /**
  * struct cxlms_tile_layout - byte layout of a full tile, derived from the geom
@@ -77,6 +85,13 @@ struct cxlms_tile_layout {
  */
 int cxlms_tile_layout(const struct cxlms_tile_geom *g,
 		      struct cxlms_tile_layout *l);
+/*
+ * Layout of a tile of @n_elems elements (whole rows, at most a full tile):
+ * the full tile's, or with CXLMS_GEOM_SHORT_TAIL that of a tile of
+ * n_elems / cols rows.  Every placement and fetch uses this.
+ */
+int cxlms_tile_layout_n(const struct cxlms_tile_geom *g, cxlms_u32 n_elems,
+			struct cxlms_tile_layout *l);
 
 /* Number of planes of a stored format, 0 if unknown. */
 cxlms_u32 cxlms_fmt_planes(cxlms_u32 fmt);

@@ -128,6 +128,65 @@ void cxlms_dirent_geom(const struct cxlms_dirent *d, struct cxlms_tile_geom *g)
 	g->cols = d->cols > 0xffffffffull ? 0xffffffffu : (cxlms_u32)d->cols;
 	g->group_size = d->group_size;
 	g->tile_rows = d->tile_rows;
+	g->flags = d->flags & CXLMS_DIRENT_SHORT_TAIL ? CXLMS_GEOM_SHORT_TAIL : 0;
+}
+
+cxlms_u64 cxlms_shape_rows(const cxlms_u64 *shape, cxlms_u32 ndim,
+			   cxlms_u32 row_dims)
+{
+	cxlms_u64 rows = 1;
+	cxlms_u32 i;
+
+	if (!row_dims)
+		row_dims = ndim ? ndim - 1 : 0;
+	for (i = 0; i < row_dims && i < ndim; i++)
+		if (__builtin_mul_overflow(rows, shape[i], &rows))
+			return 0;
+	return rows;
+}
+
+int cxlms_dirent_tile(const struct cxlms_dirent *d, cxlms_u32 t,
+		      struct cxlms_tile_span *s, struct cxlms_tile_layout *l)
+{
+	struct cxlms_tile_geom g;
+	struct cxlms_tile_layout full, mine;
+	cxlms_u32 n = cxlms_dirent_tile_elems(d, t);
+
+	cxlms_dirent_geom(d, &g);
+	if (!n || cxlms_tile_layout(&g, &full) || cxlms_tile_layout_n(&g, n, &mine))
+		return -EINVAL;
+	/* Only the last tile can be short, so every tile before it is full. */
+	s->off = d->tile_off + (cxlms_u64)t * full.tile_bytes;
+	s->bytes = mine.tile_bytes;
+	s->first_row = (cxlms_u64)t * d->tile_rows;
+	s->elems = n;
+	s->rows = (cxlms_u32)(n / g.cols);
+	if (l)
+		*l = mine;
+	return 0;
+}
+
+/* Bytes of all tiles, 0 and false on a bad geometry or overflow. */
+static int tiles_bytes(const struct cxlms_dirent *d, cxlms_u64 *len)
+{
+	struct cxlms_tile_span last;
+	cxlms_u64 before;
+
+	*len = 0;
+	if (!d->n_tiles || cxlms_dirent_tile(d, d->n_tiles - 1, &last, NULL))
+		return 0;
+	before = last.off - d->tile_off;	/* (n_tiles - 1) full tiles */
+	if (last.off < d->tile_off ||
+	    __builtin_add_overflow(before, last.bytes, len))
+		return 0;
+	return 1;
+}
+
+cxlms_u64 cxlms_dirent_tiles_bytes(const struct cxlms_dirent *d)
+{
+	cxlms_u64 len;
+
+	return tiles_bytes(d, &len) ? len : 0;
 }
 
 cxlms_u32 cxlms_dirent_tile_elems(const struct cxlms_dirent *d, cxlms_u32 t)
@@ -189,7 +248,8 @@ static int range_in(cxlms_u64 off, cxlms_u64 len, cxlms_u64 lo, cxlms_u64 hi)
 static void crc_area(const struct cxlms_sb *sb, cxlms_u64 *lo, cxlms_u64 *hi)
 {
 	*lo = sb->dir_off + (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
-	*hi = sb->policy_bytes ? sb->policy_off : sb->data_off;
+	*hi = sb->policy_bytes ? sb->policy_off :
+	      sb->meta_bytes ? sb->meta_off : sb->data_off;
 }
 
 int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
@@ -247,6 +307,17 @@ int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
 				    "policy area out of bounds, misaligned or overlapping");
 		next = sb->policy_off + sb->policy_bytes;
 	}
+	if (!sb->meta_bytes != !sb->meta_off ||
+	    !sb->meta_bytes != !(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_META))
+		return fail(&m, CXLMS_EINVALID,
+			    "metadata area offset, size and feature bit disagree");
+	if (sb->meta_bytes) {
+		if (sb->meta_off % CXLMS_ALIGN ||
+		    !range_in(sb->meta_off, sb->meta_bytes, next, sb->store_bytes))
+			return fail(&m, CXLMS_EINVALID,
+				    "metadata area out of bounds, misaligned or overlapping");
+		next = sb->meta_off + sb->meta_bytes;
+	}
 	if (sb->data_off % CXLMS_DATA_ALIGN ||
 	    !range_in(sb->data_off, sb->data_bytes, next, sb->store_bytes))
 		return fail(&m, CXLMS_EINVALID,
@@ -288,7 +359,7 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 {
 	struct cxlms_tile_geom g;
 	struct cxlms_tile_layout l;
-	cxlms_u64 rows = 1, n_tiles, tiles_len, data_end, lo, hi;
+	cxlms_u64 rows, elems = 1, n_tiles, tiles_len, data_end, lo, hi;
 	cxlms_u32 i, len;
 
 	if (d->entry_crc != dirent_crc(d)) {
@@ -315,10 +386,18 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 		return fail_d(m, CXLMS_EINVALID, d, "unknown source dtype");
 	if (!cxlms_fmt_planes(d->fmt))
 		return fail_d(m, CXLMS_EINVALID, d, "unknown stored format");
-	if (d->flags & ~CXLMS_DIRENT_SEALED)
+	if (d->flags & ~CXLMS_DIRENT_FLAGS_KNOWN)
 		return fail_d(m, CXLMS_EINVALID, d, "unknown flags");
-	if (d->pad0 || d->pad1 || !cxlms_all_zero(d->reserved, sizeof(d->reserved)))
+	if ((d->flags & CXLMS_DIRENT_SHORT_TAIL) &&
+	    !(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_TIGHT))
+		return fail_d(m, CXLMS_EINVALID, d,
+			      "short last tile in a store without the feature bit");
+	if (d->pad0 || d->pad1 || d->pad2 ||
+	    !cxlms_all_zero(d->reserved, sizeof(d->reserved)))
 		return fail_d(m, CXLMS_EINVALID, d, "reserved fields not zero");
+	if (d->row_dims && !(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_FOLD))
+		return fail_d(m, CXLMS_EINVALID, d,
+			      "row_dims set in a store without the feature bit");
 
 	if (d->ndim < 1 || d->ndim > CXLMS_MAX_DIMS)
 		return fail_d(m, CXLMS_EINVALID, d, "ndim outside 1..8");
@@ -331,10 +410,13 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 		}
 		if (!d->shape[i])
 			return fail_d(m, CXLMS_EINVALID, d, "shape has a zero dimension");
-		if (i + 1 < d->ndim && __builtin_mul_overflow(rows, d->shape[i], &rows))
+		if (__builtin_mul_overflow(elems, d->shape[i], &elems))
 			return fail_d(m, CXLMS_EINVALID, d, "shape overflows");
 	}
-	if (rows != d->rows || d->shape[d->ndim - 1] != d->cols)
+	if (d->row_dims >= d->ndim && d->row_dims)
+		return fail_d(m, CXLMS_EINVALID, d, "row_dims not below ndim");
+	rows = cxlms_shape_rows(d->shape, d->ndim, d->row_dims);
+	if (!rows || rows != d->rows || elems / rows != d->cols || elems % rows)
 		return fail_d(m, CXLMS_EINVALID, d,
 			      "rows/cols do not match the shape (leading dims folded)");
 
@@ -347,9 +429,10 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 		return fail_d(m, CXLMS_EINVALID, d, "n_tiles is not ceil(rows / tile_rows)");
 
 	data_end = sb->data_off + sb->data_used;
-	if (d->tile_off % CXLMS_DATA_ALIGN)
-		return fail_d(m, CXLMS_EINVALID, d, "tile offset not page aligned");
-	if (__builtin_mul_overflow(n_tiles, l.tile_bytes, &tiles_len) ||
+	if (sb->feature_incompat & CXLMS_FEAT_INCOMPAT_TIGHT ?
+	    d->tile_off % CXLMS_ALIGN : d->tile_off % CXLMS_DATA_ALIGN)
+		return fail_d(m, CXLMS_EINVALID, d, "tile offset misaligned");
+	if (!tiles_bytes(d, &tiles_len) ||
 	    !range_in(d->tile_off, tiles_len, sb->data_off, data_end)) {
 		fail_d(m, CXLMS_EINVALID, d, "tile range [");
 		msg_u(m, d->tile_off);
@@ -435,13 +518,8 @@ int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		struct cxlms_tile_geom g;
-		struct cxlms_tile_layout l;
-
-		cxlms_dirent_geom(&dir[i], &g);
-		cxlms_tile_layout(&g, &l);	/* validated above */
 		r[i].start = dir[i].tile_off;
-		r[i].end = dir[i].tile_off + dir[i].n_tiles * l.tile_bytes;
+		r[i].end = dir[i].tile_off + cxlms_dirent_tiles_bytes(&dir[i]);
 		r[i].idx = i;
 	}
 	ret = overlap_check(dir, r, n, "tile range", &m);
@@ -475,22 +553,21 @@ int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
 			 char *why, cxlms_u32 why_len)
 {
 	const cxlms_u8 *base = store;
-	struct cxlms_tile_geom g;
-	struct cxlms_tile_layout l;
+	struct cxlms_tile_span sp;
 	struct msg m;
 	cxlms_u32 t;
 
 	msg_init(&m, why, why_len);
-	cxlms_dirent_geom(d, &g);
-	if (cxlms_tile_layout(&g, &l))
+	if (cxlms_dirent_tile(d, 0, &sp, NULL))
 		return fail_d(&m, CXLMS_EINVALID, d, "invalid tile geometry");
 	if (!(d->flags & CXLMS_DIRENT_SEALED))
 		return fail_d(&m, CXLMS_EINVALID, d, "not sealed: tile CRCs not valid");
 	for (t = 0; t < d->n_tiles; t++) {
 		cxlms_u32 want, got;
 
+		cxlms_dirent_tile(d, t, &sp, NULL);
 		memcpy(&want, base + d->crc_off + 4ull * t, sizeof(want));
-		got = cxlms_crc32c(0, base + d->tile_off + t * l.tile_bytes, l.tile_bytes);
+		got = cxlms_crc32c(0, base + sp.off, sp.bytes);
 		if (got != want) {
 			fail_d(&m, CXLMS_ECHECKSUM, d, "tile ");
 			msg_u(&m, t);

@@ -22,15 +22,33 @@
 #define CXLMS_STORE_MAGIC	"CXLMSTOR"	/* 8 bytes, no NUL */
 #define CXLMS_STORE_VERSION	1
 #define CXLMS_SB_BYTES		4096
-#define CXLMS_DATA_ALIGN	4096		/* tensors start on a page */
+#define CXLMS_DATA_ALIGN	4096		/* the data area starts on a page */
+/*
+ * In a CXLMS_FEAT_INCOMPAT_TIGHT store, tensors of at least this many
+ * bytes start on a page (CXLMS_DATA_ALIGN), smaller ones on CXLMS_ALIGN:
+ * a page per tensor would cost up to 6 % of a 64 KiB tensor.
+ */
+#define CXLMS_TENSOR_PAGE_MIN	(1ull << 20)
 
 /* Policy area a new store reserves, zeroed (= no precision maps yet). */
 #define CXLMS_POLICY_DEFAULT_BYTES	(256u << 10)
 
 /* feature_compat: an older reader may ignore these */
 #define CXLMS_FEAT_COMPAT_POLICY	(1ull << 0)	/* policy area present */
-/* feature_incompat: a reader that does not know a bit must refuse the store */
-#define CXLMS_FEAT_INCOMPAT_KNOWN	0ull
+/*
+ * feature_incompat: a reader that does not know a bit must refuse the store.
+ * New superblock or entry fields come with an incompat bit, because readers
+ * refuse non-zero reserved fields (so a compat bit could not be ignored).
+ */
+/* entries may carry CXLMS_DIRENT_SHORT_TAIL; tile_off only 64-aligned */
+#define CXLMS_FEAT_INCOMPAT_TIGHT	(1ull << 0)
+/* entries may carry row_dims (how many leading dims form the rows) */
+#define CXLMS_FEAT_INCOMPAT_FOLD	(1ull << 1)
+/* metadata area present (meta_off, meta_bytes) */
+#define CXLMS_FEAT_INCOMPAT_META	(1ull << 2)
+#define CXLMS_FEAT_INCOMPAT_KNOWN	(CXLMS_FEAT_INCOMPAT_TIGHT | \
+					 CXLMS_FEAT_INCOMPAT_FOLD | \
+					 CXLMS_FEAT_INCOMPAT_META)
 /* feature_ro_compat: a reader that does not know a bit may only read */
 #define CXLMS_FEAT_RO_COMPAT_KNOWN	0ull
 
@@ -49,6 +67,8 @@
  * @data_off, @data_bytes: the tile area; @data_used: bytes allocated in it
  * @policy_off, @policy_bytes: the policy area (0, 0 if none)
  * @default_group: group size the importer used by default
+ * @meta_off, @meta_bytes: the metadata area (CXLMS_FEAT_INCOMPAT_META;
+ *	0, 0 otherwise), between the policy area and the data area
  * @sb_crc: CRC32C of the struct with this field read as zero
  */
 struct cxlms_sb {
@@ -71,13 +91,18 @@ struct cxlms_sb {
 	cxlms_u64 data_used;
 	cxlms_u64 policy_off;
 	cxlms_u64 policy_bytes;
-	cxlms_u64 reserved[14];	/* zero */
+	cxlms_u64 meta_off;
+	cxlms_u64 meta_bytes;
+	cxlms_u64 reserved[12];	/* zero */
 	cxlms_u32 pad;		/* zero */
 	cxlms_u32 sb_crc;
 };
 
 /* dirent.flags */
 #define CXLMS_DIRENT_SEALED	(1u << 0)	/* every tile written, CRCs valid */
+/* the last tile holds only its real rows (CXLMS_FEAT_INCOMPAT_TIGHT) */
+#define CXLMS_DIRENT_SHORT_TAIL	(1u << 1)
+#define CXLMS_DIRENT_FLAGS_KNOWN	(CXLMS_DIRENT_SEALED | CXLMS_DIRENT_SHORT_TAIL)
 
 /**
  * struct cxlms_dirent - one tensor
@@ -85,12 +110,16 @@ struct cxlms_sb {
  * @src_dtype: CXLMS_DTYPE_* it was imported from
  * @fmt: stored format CXLMS_FMT_*
  * @ndim, @shape: the tensor's true shape (shape[i] = 0 for i >= ndim)
- * @rows, @cols: the 2-D view (leading dims folded into rows; 1-D: 1 x n)
+ * @rows, @cols: the 2-D view: rows is the product of the first row_dims
+ *	dims, cols of the rest (1-D: 1 x n)
+ * @row_dims: 0 = ndim - 1 (every dim but the last); else 1..ndim - 1
+ *	(CXLMS_FEAT_INCOMPAT_FOLD)
  * @group_size, @tile_rows: see struct cxlms_tile_geom
  * @n_tiles: ceil(rows / tile_rows)
  * @flags: CXLMS_DIRENT_*
  * @tile_off: offset of tile 0; tile t is at tile_off + t * layout.tile_bytes
- * @crc_off: offset of n_tiles u32 CRC32C values, one per tile's tile_bytes
+ *	(cxlms_dirent_tile() says where and how long each tile is)
+ * @crc_off: offset of n_tiles u32 CRC32C values, one per tile
  * @entry_crc: CRC32C of the entry with this field read as zero
  */
 struct cxlms_dirent {
@@ -108,7 +137,9 @@ struct cxlms_dirent {
 	cxlms_u32 pad0;		/* zero */
 	cxlms_u64 tile_off;
 	cxlms_u64 crc_off;
-	cxlms_u64 reserved[15];	/* zero */
+	cxlms_u32 row_dims;
+	cxlms_u32 pad2;		/* zero */
+	cxlms_u64 reserved[14];	/* zero */
 	cxlms_u32 pad1;		/* zero */
 	cxlms_u32 entry_crc;
 };
@@ -152,6 +183,36 @@ int cxlms_all_zero(const void *p, cxlms_u64 len);
 void cxlms_dirent_geom(const struct cxlms_dirent *d, struct cxlms_tile_geom *g);
 /* Elements in tile @t of @d (the last tile may be short). */
 cxlms_u32 cxlms_dirent_tile_elems(const struct cxlms_dirent *d, cxlms_u32 t);
+
+/**
+ * struct cxlms_tile_span - one tile of a tensor in the store
+ * @off: store offset of the tile
+ * @bytes: bytes the tile occupies (and its CRC covers)
+ * @first_row: first row of the 2-D view in this tile
+ * @rows, @elems: rows and elements in this tile
+ */
+struct cxlms_tile_span {
+	cxlms_u64 off;
+	cxlms_u64 bytes;
+	cxlms_u64 first_row;
+	cxlms_u32 rows;
+	cxlms_u32 elems;
+};
+
+/*
+ * The one place that says where tile @t of @d is and how it is laid out:
+ * every tile but a CXLMS_DIRENT_SHORT_TAIL tensor's last has the full
+ * tile's layout; that last one is laid out for its real rows only.  @l
+ * (may be NULL) gets the tile's layout.  0, or -EINVAL for a bad tile
+ * index or geometry.
+ */
+int cxlms_dirent_tile(const struct cxlms_dirent *d, cxlms_u32 t,
+		      struct cxlms_tile_span *s, struct cxlms_tile_layout *l);
+/* Bytes of all tiles of @d (0 if its geometry is invalid). */
+cxlms_u64 cxlms_dirent_tiles_bytes(const struct cxlms_dirent *d);
+/* Rows of the 2-D view of @ndim dims @shape with @row_dims (0: ndim - 1). */
+cxlms_u64 cxlms_shape_rows(const cxlms_u64 *shape, cxlms_u32 ndim,
+			   cxlms_u32 row_dims);
 
 /* Writers: fill in the CRC fields. */
 void cxlms_sb_seal(struct cxlms_sb *sb);

@@ -65,7 +65,7 @@ $(O)/tests/guest/kb/mini-%.safetensors: $(KB_GEN)
 
 $(O)/tests/guest/kb/mini-%.cxlms: $(O)/tests/guest/kb/mini-%.safetensors $(CXLMS_CLI)
 	rm -f $@
-	$(CXLMS_CLI) import -q --format $* --tile-rows 24 \
+	$(CXLMS_CLI) import -q --no-defaults --format $* --tile-rows 24 \
 		$(if $(filter int8,$*),--group 32) $< $@
 
 # io_uring guest programs (tests/guest/uring.sh runs them); libm next to

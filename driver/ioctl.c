@@ -298,7 +298,8 @@ static const struct cxlms_ioctl_op cxlms_ops[] = {
 	},
 	OP(CXLMS_CMD_TENSOR_LIST, cxlms_ioc_tensor_list, 0, false, true,
 	   do_list, check_list),
-	OP(CXLMS_CMD_TENSOR_CREATE, cxlms_ioc_tensor_create, 0, true, true,
+	OP(CXLMS_CMD_TENSOR_CREATE, cxlms_ioc_tensor_create,
+	   CXLMS_CREATE_SHORT_TAIL, true, true,
 	   do_create, check_create),
 	OP(CXLMS_CMD_TILE_WRITE, cxlms_ioc_tile_write, 0, true, true,
 	   do_write, check_none),
@@ -331,6 +332,7 @@ static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 
 	q->abi_revision = CXLMS_ABI_REVISION;
 	q->caps = CXLMS_CAP_RAM | CXLMS_CAP_CXL | CXLMS_CAP_STATS_RESET |
+		  CXLMS_CAP_SHORT_TAIL |
 		  CXLMS_CAP_POLICY;
 	if (cf->dev->debugfs && !IS_ERR(cf->dev->debugfs))
 		q->caps |= CXLMS_CAP_LINK_MODEL;

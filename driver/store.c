@@ -332,6 +332,8 @@ static void tensor_info(const struct cxlms_tensor *t,
 	info->n_tiles = d->n_tiles;
 	info->planes = t->l.n_planes;
 	info->flags = tensor_sealed(t) ? CXLMS_TENSOR_SEALED : 0;
+	if (t->d.flags & CXLMS_DIRENT_SHORT_TAIL)
+		info->flags |= CXLMS_TENSOR_SHORT_TAIL;
 	info->tile_elems = t->l.elems;
 	info->tile_bytes = t->l.tile_bytes;
 }
@@ -413,7 +415,17 @@ static int create_dirent(const struct cxlms_store *s,
 	if (n_tiles > U32_MAX)
 		return -EINVAL;
 	d->n_tiles = n_tiles;
+	if ((c->flags & CXLMS_CREATE_SHORT_TAIL) && rows % d->tile_rows)
+		d->flags |= CXLMS_DIRENT_SHORT_TAIL;
 	return 0;
+}
+
+/* Bytes of tile @tile of @t: a short last tile is smaller (format.md 1.2). */
+static u64 tile_len(const struct cxlms_tensor *t, u32 tile)
+{
+	struct cxlms_tile_span sp;
+
+	return cxlms_dirent_tile(&t->d, tile, &sp, NULL) ? 0 : sp.bytes;
 }
 
 int cxlms_tensor_create(struct cxlms_store *s, struct cxlms_ioc_tensor_create *c)
@@ -440,7 +452,8 @@ int cxlms_tensor_create(struct cxlms_store *s, struct cxlms_ioc_tensor_create *c
 	index = s->count;
 	if (index >= s->dir_capacity)
 		goto out;
-	if (check_mul_overflow((u64)d.n_tiles, l.tile_bytes, &tiles_len))
+	tiles_len = cxlms_dirent_tiles_bytes(&d);
+	if (!tiles_len)
 		goto out;
 	tile_off = sb->data_off + ALIGN(sb->data_used, CXLMS_DATA_ALIGN);
 	if (check_add_overflow(tile_off, tiles_len, &tile_end) ||
@@ -465,6 +478,9 @@ int cxlms_tensor_create(struct cxlms_store *s, struct cxlms_ioc_tensor_create *c
 	store_persist(s, &s->dir[index], sizeof(d));
 	sb->dir_count = index + 1;
 	sb->data_used = tile_end - sb->data_off;
+	/* A short last tile is a layout readers must know (format.md 1.2). */
+	if (d.flags & CXLMS_DIRENT_SHORT_TAIL)
+		sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_TIGHT;
 	store_update_sb(s);
 	s->crc_next = crc_off + crc_len;
 	s->tensors[index] = t;
@@ -541,7 +557,7 @@ int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w
 	/* Placement leaves unused bytes alone: start from a clear tile. */
 	__clear_bit(w->tile, t->written);
 	tile = tile_ptr(s, t, w->tile);
-	memset(tile, 0, t->l.tile_bytes);
+	memset(tile, 0, tile_len(t, w->tile));
 	ret = write_elems(t, tile, n_elems, u64_to_user_ptr(w->data), chunk);
 	if (ret)
 		goto out;
@@ -560,7 +576,7 @@ int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w
 		if (ret)
 			goto out;
 	}
-	store_persist(s, tile, t->l.tile_bytes);
+	store_persist(s, tile, tile_len(t, w->tile));
 	__set_bit(w->tile, t->written);
 	ret = 0;
 out:
@@ -594,7 +610,7 @@ int cxlms_tensor_seal(struct cxlms_store *s, u32 index)
 	}
 	crcs = s->base + t->d.crc_off;
 	for (i = 0; i < t->d.n_tiles; i++) {
-		u32 crc = cxlms_crc32c(0, tile_ptr(s, t, i), t->l.tile_bytes);
+		u32 crc = cxlms_crc32c(0, tile_ptr(s, t, i), tile_len(t, i));
 
 		put_unaligned_le32(crc, crcs + 4ull * i);
 		cond_resched();

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "metadata.h"
 #include "simd/simd.h"
 
 struct file_backend {
@@ -105,6 +106,15 @@ static int file_open(struct cxlms_store *s, int fd, const struct stat *st,
 		goto err;
 	}
 	sb = (const struct cxlms_sb *)fb->map;
+	if (sb->meta_bytes) {
+		/* Bounds checked by cxlms_sb_check; a newer version is ignored. */
+		rc = cxlms_meta_parse(s->ctx, s->path, fb->map + sb->meta_off,
+				      sb->meta_bytes, &s->meta);
+		if (rc == -EPROTONOSUPPORT)
+			s->meta_err = rc;
+		else if (rc)
+			goto err;
+	}
 	rc = cxlms_store_set_directory(s, sb, (const struct cxlms_dirent *)
 				       (fb->map + sb->dir_off), sb->dir_count);
 	if (rc)
@@ -119,8 +129,12 @@ static const uint8_t *tile_ptr(struct cxlms_store *s, struct cxlms_tensor *t,
 			       unsigned int tile)
 {
 	struct file_backend *fb = s->backend;
+	struct cxlms_tile_span sp;
 
-	return fb->map + t->d.tile_off + (uint64_t)tile * t->layout.tile_bytes;
+	/* Validated at open: cannot fail for a tile of the tensor. */
+	if (cxlms_dirent_tile(&t->d, tile, &sp, NULL))
+		return NULL;
+	return fb->map + sp.off;
 }
 
 static int64_t file_fetch_tiles(struct cxlms_store *s, struct cxlms_tensor *t,

@@ -135,6 +135,8 @@ static int dirent_from_info(const struct cxlms_ioc_tensor_info *ti,
 	d->fmt = ti->fmt;
 	d->ndim = ti->ndim;
 	d->flags = (ti->flags & CXLMS_TENSOR_SEALED) ? CXLMS_DIRENT_SEALED : 0;
+	if (ti->flags & CXLMS_TENSOR_SHORT_TAIL)
+		d->flags |= CXLMS_DIRENT_SHORT_TAIL;
 	memcpy(d->shape, ti->shape, sizeof(d->shape));
 	d->rows = ti->rows;
 	d->cols = ti->cols;
@@ -663,6 +665,14 @@ static int copy_precheck(struct cxlms_ctx *ctx, struct cxlms_store *src,
 	cxlms_tensor_foreach(src, t) {
 		uint64_t bytes = cxlms_tensor_get_stored_bytes(t);
 
+		/* TENSOR_CREATE folds every dim but the last into rows. */
+		if (t->d.row_dims) {
+			cxlms_err(ctx, "%s: tensor '%s' has %u leading dims in rows; the module stores %u (import with --rule '%s:fold=%u'); nothing copied",
+				  dev, t->d.name, t->d.row_dims, t->d.ndim - 1, t->d.name,
+				  t->d.ndim - 1);
+			rc = -EOPNOTSUPP;
+			goto out;
+		}
 		if (!cxlms_tensor_lookup(dst, t->d.name, &clash)) {
 			cxlms_err(ctx, "%s: a tensor named '%s' exists already; nothing copied",
 				  dev, t->d.name);
@@ -684,7 +694,8 @@ out:
 }
 
 static int copy_create(struct cxlms_ctx *ctx, int fd, const char *dev,
-		       struct cxlms_tensor *t, uint32_t *index)
+		       const struct cxlms_ioc_query *q, struct cxlms_tensor *t,
+		       uint32_t *index)
 {
 	struct cxlms_ioc_tensor_create c;
 	int rc;
@@ -698,6 +709,9 @@ static int copy_create(struct cxlms_ctx *ctx, int fd, const char *dev,
 	c.group_size = t->d.group_size;
 	memcpy(c.shape, t->d.shape, sizeof(c.shape));
 	c.tile_rows = t->d.tile_rows;
+	/* The same layout as the source where the module can (short last tile). */
+	if ((t->d.flags & CXLMS_DIRENT_SHORT_TAIL) && (q->caps & CXLMS_CAP_SHORT_TAIL))
+		c.flags |= CXLMS_CREATE_SHORT_TAIL;
 	rc = cxlms_kernel_ioctl(fd, CXLMS_CMD_TENSOR_CREATE, &c);
 	if (rc) {
 		cxlms_err(ctx, "%s: creating tensor '%s': %s", dev, t->d.name,
@@ -819,7 +833,7 @@ int cxlms_copy_store(struct cxlms_ctx *ctx, struct cxlms_store *src,
 				goto out;
 			}
 		}
-		rc = copy_create(ctx, fd, dev, t, &index);
+		rc = copy_create(ctx, fd, dev, &q, t, &index);
 		if (rc)
 			goto out;
 		for (tile = 0; tile < t->d.n_tiles; tile++) {

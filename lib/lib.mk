@@ -3,6 +3,7 @@
 # version script (only the cxlms_* API is exported), pkg-config file.
 LIB_SRCS := lib/policy.c lib/libcxlms.c lib/backend_file.c lib/quant.c lib/safetensors.c \
 	    lib/writer.c lib/import.c lib/backend_kernel.c lib/cxl_region.c
+LIB_SRCS += lib/metadata.c
 # Batched fetches (async API) on liburing.
 LIB_SRCS += lib/async.c
 # Version and error text (cxlms_version, cxlms_strerror).

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "private.h"
+#include "metadata.h"
 #include "policy.h"
 #include "simd/simd.h"
 
@@ -311,6 +312,7 @@ static void store_free(struct cxlms_store *s)
 		close(s->fd);
 	free(s->tensors);
 	free(s->name_slots);
+	cxlms_meta_free(s->meta);
 	free(s->path);
 	cxlms_unref(s->ctx);
 	free(s);
@@ -564,7 +566,7 @@ unsigned int cxlms_tensor_get_tile_elems(struct cxlms_tensor *t,
 
 uint64_t cxlms_tensor_get_stored_bytes(struct cxlms_tensor *t)
 {
-	return t ? (uint64_t)t->d.n_tiles * t->layout.tile_bytes : 0;
+	return t ? cxlms_dirent_tiles_bytes(&t->d) : 0;
 }
 
 /* --- fetch ---------------------------------------------------------------- */

@@ -464,6 +464,108 @@ int cxlms_import_safetensors(struct cxlms_ctx *ctx, const char *in_path,
 			     const char *out_path,
 			     const struct cxlms_import_opts *opts);
 
+/* --- import with rules, several inputs, metadata (LIBCXLMS_1.2) ---------- */
+
+/*
+ * Rule format: store a 16-bit source as it is (f16 -> fp16, bf16 -> bf16),
+ * an f32 source as fp16 when every nonzero value is an fp16 normal
+ * (2^-14 .. 65504), else bf16; an i8 source as int8 (exact).
+ */
+#define CXLMS_FMT_KEEP		0x100u
+/* cxlms_import_rule.flags */
+#define CXLMS_RULE_SKIP		(1u << 0)	/* leave the tensor out */
+
+/**
+ * struct cxlms_import_rule - how tensors whose name matches are stored
+ * @pattern: fnmatch(3) glob on the tensor name (no flags: '*' matches '.')
+ * @format: 0 (unchanged), CXLMS_FMT_INT8, _BF16, _FP16 or CXLMS_FMT_KEEP
+ * @group_size: INT8 scale group, 0 = unchanged
+ * @fold: 0 = unchanged; N: rows are the product of the first N dims,
+ *	columns (the quantization groups' axis) the rest; applies to tensors
+ *	of rank > N only
+ * @flags: CXLMS_RULE_SKIP
+ *
+ * Rules apply in order after the defaults; each sets only what it names,
+ * so a later rule wins (a matching rule without skip clears a skip).
+ */
+struct cxlms_import_rule {
+	const char *pattern;
+	unsigned int format;
+	unsigned int group_size;
+	unsigned int fold;
+	unsigned int flags;
+};
+
+/* cxlms_import_config.flags */
+#define CXLMS_IMPORT_NO_DEFAULTS (1u << 0)	/* every tensor as @format, legacy fold */
+#define CXLMS_IMPORT_NO_CONFIG	(1u << 1)	/* do not keep a config.json */
+
+/**
+ * struct cxlms_import_config - what cxlms_import() does
+ * @size: sizeof(struct cxlms_import_config) (fields may be added at the end)
+ * @flags: CXLMS_IMPORT_*
+ * @format: base format (0: INT8) for tensors no default or rule changes
+ * @group_size: INT8 scale group (0: 128); @tile_rows: rows per tile (0: auto)
+ * @n_rules, @rules: applied in order (see struct cxlms_import_rule)
+ * @config_path: config.json to keep (NULL: "config.json" beside the first
+ *	input, if there is one)
+ * @progress, @progress_arg: as in struct cxlms_import_opts
+ * @notice, @notice_arg: called (may be NULL) for what a user should hear
+ *	about: a tensor skipped for having no elements, an int8 fallback
+ *
+ * Defaults (unless CXLMS_IMPORT_NO_DEFAULTS), for an INT8 base format:
+ * 1-D tensors and tensors of fewer than 4096 elements are stored as
+ * CXLMS_FMT_KEEP; a tensor int8 cannot hold (NaN/Inf, or a scale above
+ * fp16's range) is stored as bf16 with a notice.  Folds: rank >= 4 and
+ * rank 3 with a last dim below 8 (convolution kernels [O, I, ...]) fold to
+ * O rows of the rest; other rank-3 tensors ([E, O, I]) to E * O rows of I.
+ * Tensors with no elements are always skipped with a notice.
+ */
+struct cxlms_import_config {
+	unsigned int size;
+	unsigned int flags;
+	unsigned int format;
+	unsigned int group_size;
+	unsigned int tile_rows;
+	unsigned int n_rules;
+	const struct cxlms_import_rule *rules;
+	const char *config_path;
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
+	void (*notice)(void *arg, const char *tensor, const char *msg);
+	void *notice_arg;
+};
+
+/*
+ * Import @n_inputs safetensors files as one model into a new store at
+ * @out_path, atomically (as cxlms_import_safetensors()).  An input whose
+ * name ends in ".json" is a sharded checkpoint's index
+ * (model.safetensors.index.json): its "weight_map" names the shard files,
+ * beside it.  Tensor names must be unique across all inputs (-EEXIST).
+ * The first input's "__metadata__" and the config.json are kept in the
+ * store's metadata area (cxlms_store_get_metadata_key()).  Errors as
+ * cxlms_import_safetensors(), and -EINVAL for a bad @cfg or when every
+ * tensor is skipped.
+ */
+int cxlms_import(struct cxlms_ctx *ctx, const char *const *inputs,
+		 unsigned int n_inputs, const char *out_path,
+		 const struct cxlms_import_config *cfg);
+
+/*
+ * The store's metadata: (key, value) byte strings kept at import, e.g.
+ * "config.json" (the model's config file) and "safetensors.__metadata__"
+ * (the JSON object of the first input's header).  Values stay valid until
+ * the store is released and are followed by a NUL not counted in @len.
+ * Returns 0; -ENOENT no such entry (or no metadata area: stores opened on
+ * /dev/cxlmsN do not expose it); -EPROTONOSUPPORT the area has a newer
+ * version than this library reads.
+ */
+int cxlms_store_get_metadata_count(struct cxlms_store *store);
+int cxlms_store_get_metadata(struct cxlms_store *store, unsigned int i,
+			     const char **key, const void **value, size_t *len);
+int cxlms_store_get_metadata_key(struct cxlms_store *store, const char *key,
+				 const void **value, size_t *len);
+
 /* --- policy: precision maps published by cxlmsd (docs/policies.md) ------ */
 
 /* Context names: 1..47 bytes of [A-Za-z0-9_.-]; buffers need 48 bytes. */

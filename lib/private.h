@@ -148,6 +148,9 @@ struct cxlms_store {
 	struct cxlms_counters stats;
 	/* lib/policy.c: the handle's context and policy-area mapping */
 	struct cxlms_policy_handle *policy;
+	/* lib/metadata.c: validated copy of the metadata area, or why not */
+	struct cxlms_meta *meta;
+	int meta_err;
 };
 
 /*

@@ -50,6 +50,7 @@ struct jp {
 	size_t n_raw, cap_raw;
 	char **meta_keys;
 	size_t n_meta, cap_meta;
+	const uint8_t *meta_begin, *meta_end;	/* "__metadata__" object text */
 };
 
 /* Names in messages: control bytes shown as '?', long names cut. */
@@ -609,7 +610,9 @@ static int jp_header(struct jp *j)
 			if (seen_meta)
 				return jp_syntax(j, "duplicate key \"__metadata__\"");
 			seen_meta = true;
+			j->meta_begin = j->p;
 			rc = jp_metadata(j);
+			j->meta_end = j->p;
 		} else {
 			t->name_len = ns.len;
 			t->name_has_nul = ns.has_nul;
@@ -717,11 +720,7 @@ static int check_tensor(struct cxlms_ctx *ctx, const char *what,
 			  (unsigned long long)bytes);
 		return -EINVAL;
 	}
-	if (!elems) {
-		cxlms_err(ctx, "%s: tensor '%s': has no elements; empty tensors cannot be stored",
-			  what, nm);
-		return -EOPNOTSUPP;
-	}
+	/* No elements: kept (elems 0) so the importer can skip it by name. */
 	memcpy(t->name, r->name, r->name_len + 1);
 	t->ndim = (unsigned int)r->ndim;
 	memset(t->shape, 0, sizeof(t->shape));
@@ -866,6 +865,10 @@ int cxlms_st_parse(struct cxlms_ctx *ctx, const char *what, const void *buf,
 		f->tensors[i].data = f->data + f->tensors[i].begin;
 	}
 	f->n_tensors = j.n_raw;
+	if (j.meta_begin) {
+		f->meta_json = j.meta_begin;
+		f->meta_len = (size_t)(j.meta_end - j.meta_begin);
+	}
 	rc = check_all(ctx, j.what, f);
 out:
 	free(j.raw);

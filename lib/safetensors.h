@@ -20,7 +20,7 @@
  * @name: NUL-terminated, at most CXLMS_NAME_MAX - 1 bytes
  * @dtype: CXLMS_DTYPE_*
  * @ndim, @shape: the shape as in the file (ndim 0 is a scalar)
- * @elems: product of the shape (1 for a scalar)
+ * @elems: product of the shape (1 for a scalar, 0 for a zero dimension)
  * @begin, @end: byte range in the data area
  * @data: @begin resolved in the mapping (any alignment)
  */
@@ -39,6 +39,8 @@ struct cxlms_st_tensor {
  * @tensors: in header order
  * @data, @data_len: the data area
  * @map, @map_len: the whole file, when opened by cxlms_st_open()
+ * @meta_json, @meta_len: the "__metadata__" object's JSON text as in the
+ *	header (validated: string keys, unique, string values), or NULL, 0
  */
 struct cxlms_st_file {
 	struct cxlms_st_tensor *tensors;
@@ -48,6 +50,8 @@ struct cxlms_st_file {
 	uint64_t header_len;
 	void *map;
 	size_t map_len;
+	const uint8_t *meta_json;
+	size_t meta_len;
 };
 
 /*

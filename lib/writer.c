@@ -8,7 +8,10 @@
  *	4096		directory: dir_capacity entries, rounded up to whole pages
  *	...		tile CRC arrays, one per tensor, 64-byte aligned
  *	page		policy area, CXLMS_POLICY_DEFAULT_BYTES, zero
- *	page		data: each tensor's tiles back to back from a page boundary
+ *	64		metadata area, if there is metadata
+ *	page		data: each tensor's tiles back to back, from a page
+ *			boundary for tensors of CXLMS_TENSOR_PAGE_MIN bytes or
+ *			more, from a 64-byte boundary for smaller ones
  *
  * Atomicity: the store is built in an unnamed O_TMPFILE inode in the
  * destination's directory and only gets a name once it is complete and on
@@ -40,6 +43,7 @@ struct cxlms_writer {
 	struct cxlms_tile_layout *layouts;
 	bool *sealed;
 	struct cxlms_sb sb;		/* planned superblock, sealed at commit */
+	const void *meta;		/* metadata area image, caller's */
 
 	char *path;
 	char *base;			/* final name inside dirfd */
@@ -60,7 +64,7 @@ static int plan_tensor(struct cxlms_writer *w, unsigned int i,
 {
 	struct cxlms_dirent *d = &w->dir[i];
 	const char *nm = s->name ? s->name : "";
-	uint64_t rows = 1, cols, tr, n_tiles;
+	uint64_t elems = 1, rows, cols, tr, n_tiles;
 	size_t len = s->name ? strnlen(s->name, CXLMS_NAME_MAX) : 0;
 	unsigned int k;
 
@@ -83,12 +87,18 @@ static int plan_tensor(struct cxlms_writer *w, unsigned int i,
 			cxlms_err(w->ctx, "tensor '%s': dimension %u is zero", nm, k);
 			return -EINVAL;
 		}
-		if (k + 1 < s->ndim && __builtin_mul_overflow(rows, s->shape[k], &rows)) {
+		if (__builtin_mul_overflow(elems, s->shape[k], &elems)) {
 			cxlms_err(w->ctx, "tensor '%s': shape overflows", nm);
 			return -EINVAL;
 		}
 	}
-	cols = s->shape[s->ndim - 1];
+	if (s->row_dims >= s->ndim && s->row_dims) {
+		cxlms_err(w->ctx, "tensor '%s': fold of %u dims into rows leaves no column dim (rank %u)",
+			  nm, s->row_dims, s->ndim);
+		return -EINVAL;
+	}
+	rows = cxlms_shape_rows(s->shape, s->ndim, s->row_dims);
+	cols = elems / rows;
 	if (cols > CXLMS_TILE_MAX_ELEMS) {
 		cxlms_err(w->ctx, "tensor '%s': rows of %llu elements exceed the %u-element tile limit",
 			  nm, (unsigned long long)cols, CXLMS_TILE_MAX_ELEMS);
@@ -110,12 +120,19 @@ static int plan_tensor(struct cxlms_writer *w, unsigned int i,
 	d->fmt = s->fmt;
 	d->ndim = s->ndim;
 	memcpy(d->shape, s->shape, s->ndim * sizeof(s->shape[0]));
+	/* The legacy fold (every dim but the last) is stored as 0. */
+	if (s->row_dims && s->row_dims != s->ndim - 1) {
+		d->row_dims = s->row_dims;
+		w->sb.feature_incompat |= CXLMS_FEAT_INCOMPAT_FOLD;
+	}
 	d->rows = rows;
 	d->cols = cols;
 	d->group_size = s->fmt == CXLMS_FMT_INT8 ?
 			(s->group_size ? s->group_size : default_group) : 0;
 	d->tile_rows = (uint32_t)tr;
 	d->n_tiles = (uint32_t)n_tiles;
+	if (rows % tr)
+		d->flags |= CXLMS_DIRENT_SHORT_TAIL;	/* needs INCOMPAT_TIGHT */
 	{
 		struct cxlms_tile_geom g;
 
@@ -133,6 +150,14 @@ static int plan_tensor(struct cxlms_writer *w, unsigned int i,
 int cxlms_writer_new(struct cxlms_ctx *ctx, const struct cxlms_tensor_spec *specs,
 		     unsigned int n, unsigned int default_group,
 		     struct cxlms_writer **wp)
+{
+	return cxlms_writer_new_meta(ctx, specs, n, default_group, NULL, 0, wp);
+}
+
+int cxlms_writer_new_meta(struct cxlms_ctx *ctx,
+			  const struct cxlms_tensor_spec *specs, unsigned int n,
+			  unsigned int default_group, const void *meta,
+			  size_t meta_len, struct cxlms_writer **wp)
 {
 	struct cxlms_writer *w;
 	struct cxlms_sb *sb;
@@ -167,6 +192,8 @@ int cxlms_writer_new(struct cxlms_ctx *ctx, const struct cxlms_tensor_spec *spec
 	sb->version = CXLMS_STORE_VERSION;
 	sb->sb_len = sizeof(*sb);
 	sb->feature_compat = CXLMS_FEAT_COMPAT_POLICY;
+	/* Tensors below a page align to 64 bytes: a tight store. */
+	sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_TIGHT;
 	sb->default_group = default_group;
 	sb->generation = 1;
 
@@ -188,13 +215,23 @@ int cxlms_writer_new(struct cxlms_ctx *ctx, const struct cxlms_tensor_spec *spec
 	}
 	sb->policy_off = align_up(off, CXLMS_DATA_ALIGN);
 	sb->policy_bytes = CXLMS_POLICY_DEFAULT_BYTES;
-	sb->data_off = align_up(sb->policy_off + sb->policy_bytes, CXLMS_DATA_ALIGN);
+	off = sb->policy_off + sb->policy_bytes;
+	if (meta_len) {
+		sb->meta_off = align_up(off, CXLMS_ALIGN);
+		sb->meta_bytes = meta_len;
+		sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_META;
+		w->meta = meta;
+		off = sb->meta_off + meta_len;
+	}
+	sb->data_off = align_up(off, CXLMS_DATA_ALIGN);
 	off = sb->data_off;
 	for (i = 0; i < n; i++) {
-		off = align_up(off, CXLMS_DATA_ALIGN);
+		/* tile_off 0 until planned: the bytes of the tiles themselves */
+		tiles_len = cxlms_dirent_tiles_bytes(&w->dir[i]);
+		off = align_up(off, tiles_len >= CXLMS_TENSOR_PAGE_MIN ?
+				    CXLMS_DATA_ALIGN : CXLMS_ALIGN);
 		w->dir[i].tile_off = off;
-		if (__builtin_mul_overflow((uint64_t)w->dir[i].n_tiles,
-					   w->layouts[i].tile_bytes, &tiles_len) ||
+		if (!tiles_len ||
 		    __builtin_add_overflow(off, tiles_len, &off) ||
 		    off > (UINT64_MAX >> 2)) {
 			cxlms_err(ctx, "tensor '%s': store size overflows", w->dir[i].name);
@@ -370,6 +407,8 @@ int cxlms_writer_create(struct cxlms_writer *w, const char *path)
 		cxlms_err(w->ctx, "%s: mmap: %s", path, strerror(errno));
 		return rc;
 	}
+	if (w->sb.meta_bytes)
+		memcpy(w->map + w->sb.meta_off, w->meta, w->sb.meta_bytes);
 	/* Unsealed entries first; the superblock is written last, at commit. */
 	for (i = 0; i < w->n; i++)
 		memcpy(w->map + w->sb.dir_off + (uint64_t)i * sizeof(*w->dir),
@@ -385,6 +424,16 @@ void *cxlms_writer_tile(struct cxlms_writer *w, unsigned int i,
 	return w->map + w->dir[i].tile_off + (uint64_t)tile * w->layouts[i].tile_bytes;
 }
 
+uint64_t cxlms_writer_tile_bytes(const struct cxlms_writer *w, unsigned int i,
+				 unsigned int tile)
+{
+	struct cxlms_tile_span sp;
+
+	if (i >= w->n || cxlms_dirent_tile(&w->dir[i], tile, &sp, NULL))
+		return 0;
+	return sp.bytes;
+}
+
 int cxlms_writer_seal_tensor(struct cxlms_writer *w, unsigned int i)
 {
 	struct cxlms_dirent *d;
@@ -395,7 +444,7 @@ int cxlms_writer_seal_tensor(struct cxlms_writer *w, unsigned int i)
 	d = &w->dir[i];
 	for (t = 0; t < d->n_tiles; t++) {
 		uint32_t crc = cxlms_crc32c(0, cxlms_writer_tile(w, i, t),
-					    w->layouts[i].tile_bytes);
+					    cxlms_writer_tile_bytes(w, i, t));
 
 		memcpy(w->map + d->crc_off + 4ull * t, &crc, 4);
 	}

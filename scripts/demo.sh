@@ -34,7 +34,7 @@ echo "== 1. gen-model: a Llama-shaped model, heavy-tailed weights (seed $SEED)"
 echo "   $MODEL, $(stat -c %s "$MODEL") bytes ($(took "$t"))"
 
 t=$(now)
-echo "== 2. cxlms import (int8, groups of 128)"
+echo "== 2. cxlms import (int8, groups of 128; 1-D norms kept at 16 bits)"
 "$O/cxlms" import "$MODEL" "$STORE"
 "$O/cxlms" verify "$STORE"
 echo "   ($(took "$t"))"

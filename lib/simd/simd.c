@@ -239,7 +239,7 @@ static int fetch_prepare(const struct simd_ops *ops, const void *tile,
 			 struct simd_fetch *f, cxlms_s16 lv[256])
 {
 	if (cxlms_fetch_layout(g, n_elems, bits, out, recon, fl) ||
-	    cxlms_tile_layout(g, l))
+	    cxlms_tile_layout_n(g, n_elems, l))
 		return 1;
 	/* PLANES is a memcpy per plane; the codec does that as well as anyone. */
 	if (!ops || out == CXLMS_OUT_PLANES)

@@ -54,12 +54,12 @@ err_has() {
 python3 "$REF" gen "$tmp" || { echo "FAIL: could not write the test inputs"; exit 1; }
 
 S8=$tmp/int8.cxlms SB=$tmp/bf16.cxlms SF=$tmp/fp16.cxlms
-expect 0 "import int8" "$CXLMS" import --group 32 --tile-rows 3 "$tmp/int8.safetensors" "$S8" &&
+expect 0 "import int8" "$CXLMS" import --no-defaults --group 32 --tile-rows 3 "$tmp/int8.safetensors" "$S8" &&
 	{ grep -q '^imported 12 tensors: ' "$tmp/out" && pass ||
 	  fail "import summary: $(cat "$tmp/out")"; }
-expect 0 "import bf16" "$CXLMS" import --format bf16 --tile-rows 2 -q \
+expect 0 "import bf16" "$CXLMS" import --no-defaults --format bf16 --tile-rows 2 -q \
 	"$tmp/bf16.safetensors" "$SB"
-expect 0 "import fp16" "$CXLMS" import --format fp16 --tile-rows 2 -q \
+expect 0 "import fp16" "$CXLMS" import --no-defaults --format fp16 --tile-rows 2 -q \
 	"$tmp/fp16.safetensors" "$SF"
 # Progress is for terminals only: none of it in a redirected stderr.
 [ ! -s "$tmp/err" ] && pass || fail "import -q wrote to stderr: $(cat "$tmp/err")"
@@ -160,6 +160,15 @@ usage "--group -4" import --group -4 "$tmp/int8.safetensors" "$B"
 usage "--tile-rows 0" import --tile-rows 0 "$tmp/int8.safetensors" "$B"
 usage "--format int4" import --format int4 "$tmp/int8.safetensors" "$B"
 usage "--group on bf16" import --format bf16 --group 32 "$tmp/int8.safetensors" "$B"
+usage "--rule without a spec" import --rule 'w*' "$tmp/int8.safetensors" "$B"
+usage "--rule unknown spec" import --rule 'w*:bits=3' "$tmp/int8.safetensors" "$B"
+usage "--rule bad format" import --rule 'w*:format=int4' "$tmp/int8.safetensors" "$B"
+usage "--rule fold=0" import --rule 'w*:fold=0' "$tmp/int8.safetensors" "$B"
+printf '# rules\n\nw*:format=bf16\nnot a rule\n' >"$tmp/bad.rules"
+usage "--rules with a bad line" import --rules "$tmp/bad.rules" "$tmp/int8.safetensors" "$B"
+err_has "bad.rules:4:" "--rules names the file and line"
+expect 1 "info --metadata of a missing key" "$CXLMS" info --metadata nosuch "$S8"
+err_has "not in the store" "info --metadata says the key is missing"
 usage "info without store" info
 usage "info two stores" info "$S8" "$S8"
 usage "info --bogus" info --bogus "$S8"

@@ -30,7 +30,7 @@ LOG=$tmp/cxlmsd.log
 
 make_store() {
 	"$O/tools/gen-model" --seed 5 --layers 2 "$tmp/m.safetensors" >/dev/null &&
-	"$O/cxlms" import -q "$tmp/m.safetensors" "$STORE" >/dev/null ||
+	"$O/cxlms" import -q --no-defaults "$tmp/m.safetensors" "$STORE" >/dev/null ||
 		{ echo "FAIL: cannot build the test store"; exit 1; }
 }
 

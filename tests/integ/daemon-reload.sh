@@ -86,7 +86,7 @@ gen1=$(generation)
 # 6. the store file is replaced (re-import renames a new file over it): the
 # daemon notices within an interval and publishes maps into the new file.
 from=$(wc -l <"$LOG")
-"$O/cxlms" import -q "$tmp/m.safetensors" "$STORE" >/dev/null || fail "re-import failed"
+"$O/cxlms" import -q --no-defaults "$tmp/m.safetensors" "$STORE" >/dev/null || fail "re-import failed"
 wait_log "$from" "store file replaced" || fail "replaced store not noticed"
 wait_log "$from" "serving $STORE" || fail "replaced store not served"
 [[ $(bits_of) == *6* ]] || fail "replaced store: bits '$(bits_of)', want 6"

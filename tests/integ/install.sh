@@ -158,9 +158,13 @@ if ! cc -Wall -Werror -o engine engine.c $cflags $libs 2>"$tmp/cc.err"; then
 fi
 pass
 check "macros match the .pc Version ($pcver)" test "$(LD_LIBRARY_PATH=$pfx/lib ./engine --version)" = "$pcver"
-if LD_LIBRARY_PATH=$pfx/lib ldd ./engine | grep -q "libcxlms.so.1 => $pfx/lib/"; then pass; else
-	fail "engine does not load the installed libcxlms: $(LD_LIBRARY_PATH=$pfx/lib ldd ./engine | grep cxlms)"
-fi
+# ldd's output is taken whole: `ldd | grep -q` under pipefail fails when
+# grep exits first and ldd gets SIGPIPE.
+deps=$(LD_LIBRARY_PATH=$pfx/lib ldd ./engine)
+case $deps in
+*"libcxlms.so.1 => $pfx/lib/"*) pass ;;
+*) fail "engine does not load the installed libcxlms: $(echo "$deps" | grep cxlms)" ;;
+esac
 check "engine imports, opens and fetches through the installed library" \
 	env LD_LIBRARY_PATH="$pfx/lib" ./engine
 

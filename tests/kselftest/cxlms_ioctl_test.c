@@ -528,6 +528,41 @@ TEST_F(dev, create_ok)
 	EXPECT_EQ(c.tile_bytes, info.tile_bytes);
 }
 
+/*
+ * CXLMS_CREATE_SHORT_TAIL: the last tile (10 of 30 rows) is laid out for its
+ * own rows, so the tensor takes less than 4 full tiles; TENSOR_INFO says so.
+ */
+TEST_F(dev, create_short_tail)
+{
+	struct cxlms_ioc_tensor_create c;
+	struct cxlms_ioc_tensor_info info;
+	struct cxlms_ioc_tensor_list tl = {
+		.size = sizeof(tl), .count = 1, .entry_size = sizeof(info),
+		.entries = (uintptr_t)&info,
+	};
+	struct cxlms_ioc_query q;
+	__u64 base;
+
+	if (!(self->q.caps & CXLMS_CAP_SHORT_TAIL))
+		SKIP(return, "module without CXLMS_CAP_SHORT_TAIL");
+	create_req(&c, "create_short_tail", CXLMS_FMT_INT8, 100, 72);
+	c.flags = CXLMS_CREATE_SHORT_TAIL;
+	c.group_size = 32;
+	c.tile_rows = 30;
+	ASSERT_EQ(0, create(self->fd, &c));
+	EXPECT_EQ(4u, c.n_tiles);
+	ASSERT_EQ(0, cxt_query(self->fd, &q));
+	/* tiles start on a page after the last tensor: 3 full ones and less */
+	base = (self->q.data_used + 4095) / 4096 * 4096;
+	EXPECT_GT(q.data_used, base + 3 * c.tile_bytes);
+	EXPECT_LT(q.data_used, base + 4 * c.tile_bytes);
+	tl.first = c.index;
+	ASSERT_EQ(0, cxt_ioctl(self->fd, CXLMS_IOC_TENSOR_LIST, &tl));
+	ASSERT_EQ(1u, tl.count);
+	EXPECT_EQ(CXLMS_TENSOR_SHORT_TAIL, info.flags);
+	EXPECT_EQ(c.tile_bytes, info.tile_bytes);	/* a full tile's */
+}
+
 TEST_F(dev, create_defaults)
 {
 	struct cxlms_ioc_tensor_create c;

@@ -24,7 +24,7 @@ static void ftile_init(struct ftile *t, unsigned fmt, unsigned cols,
 {
 	t->fmt = fmt;
 	t->e_bits = fmt == CXLMS_FMT_BF16 ? 8 : 5;
-	t->g = (struct cxlms_tile_geom){ fmt, cols, 0, tile_rows };
+	t->g = (struct cxlms_tile_geom){ fmt, cols, 0, tile_rows, 0 };
 	assert_int_equal(ref_layout(fmt, cols, 0, tile_rows, &t->rl), 0);
 	t->n = (size_t)cols * rows;
 	t->vals = xcalloc(2 * t->n);

@@ -67,7 +67,7 @@ static void tile_setup(struct tile_data *t, const struct geom_case *c)
 {
 	struct cxlms_tile_layout l;
 
-	t->g = (struct cxlms_tile_geom){ CXLMS_FMT_INT8, c->cols, c->group, c->tile_rows };
+	t->g = (struct cxlms_tile_geom){ CXLMS_FMT_INT8, c->cols, c->group, c->tile_rows, 0 };
 	assert_int_equal(ref_layout(CXLMS_FMT_INT8, c->cols, c->group, c->tile_rows, &t->rl), 0);
 	assert_int_equal(cxlms_tile_layout(&t->g, &l), 0);
 	t->n = (size_t)c->rows * c->cols;
@@ -477,7 +477,7 @@ static void test_place_errors(void **state)
 
 static void test_fetch_errors(void **state)
 {
-	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 20, 8, 4 };
+	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 20, 8, 4, 0 };
 	struct cxlms_fetch_layout fl;
 	struct ref_layout rl;
 	uint8_t *tile, buf[1024];

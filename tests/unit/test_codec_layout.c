@@ -10,7 +10,7 @@
 
 static void check_geom(unsigned fmt, unsigned cols, unsigned group, unsigned tile_rows)
 {
-	struct cxlms_tile_geom g = { fmt, cols, group, tile_rows };
+	struct cxlms_tile_geom g = { fmt, cols, group, tile_rows, 0 };
 	struct cxlms_tile_layout l;
 	struct ref_layout r;
 
@@ -70,7 +70,7 @@ static void test_sweep(void **state)
 
 static void test_stride_not_4k(void **state)
 {
-	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 4096 * 8, 128, 1 };	/* 4096 B planes */
+	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 4096 * 8, 128, 1, 0 };	/* 4096 B planes */
 	struct cxlms_tile_layout l;
 
 	(void)state;
@@ -90,7 +90,7 @@ static void test_default_tile_rows(void **state)
 	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
 		uint64_t rows = big[i][0], cols = big[i][1];
 		uint32_t tr = cxlms_default_tile_rows(rows, cols);
-		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, (uint32_t)cols, 128, tr };
+		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, (uint32_t)cols, 128, tr, 0 };
 		struct cxlms_tile_layout l;
 
 		assert_true(tr >= 1 && tr <= rows);
@@ -117,7 +117,7 @@ static void test_default_tile_rows(void **state)
 
 static int layout_of(unsigned fmt, unsigned cols, unsigned group, unsigned tile_rows)
 {
-	struct cxlms_tile_geom g = { fmt, cols, group, tile_rows };
+	struct cxlms_tile_geom g = { fmt, cols, group, tile_rows, 0 };
 	struct cxlms_tile_layout l;
 
 	return cxlms_tile_layout(&g, &l);
@@ -167,7 +167,7 @@ static void test_fmt_and_recon(void **state)
 /* Side data offsets of an INT8 fetch are 64-byte aligned, totals too. */
 static void test_fetch_layout_alignment(void **state)
 {
-	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 33, 10, 3 };
+	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 33, 10, 3, 0 };
 	struct cxlms_fetch_layout fl;
 
 	(void)state;

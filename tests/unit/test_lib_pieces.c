@@ -199,7 +199,7 @@ static int never(void *arg, cxlms_u32 first, cxlms_u32 count, const void *data,
 static void test_simd_pieces_errors(void **state)
 {
 	static uint8_t buf[1 << 16], side[1 << 16];
-	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 1000, 128, 40 };
+	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 1000, 128, 40, 0 };
 	struct cxlms_tile_layout l;
 	unsigned int calls = 0, isa;
 	uint8_t *tile;
@@ -280,7 +280,7 @@ static int csr_consumer(void *arg, cxlms_u32 first, cxlms_u32 count, const void 
 static void test_pieces_mxcsr(void **state)
 {
 	const unsigned int odd = 0x1f80 | 0x6000 | 0x8000 | 0x0040;
-	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 1000, 128, 20 };
+	struct cxlms_tile_geom g = { CXLMS_FMT_INT8, 1000, 128, 20, 0 };
 	static uint8_t ref[4 * 20000 + 64], buf[1 << 16], side[1 << 12];
 	struct cxlms_tile_layout l;
 	int8_t codes[20000];

@@ -217,7 +217,7 @@ static void test_fetch_int8(void **state)
 
 	for (c = 0; c < sizeof(int8_cases) / sizeof(int8_cases[0]); c++) {
 		const struct geom_case *gc = &int8_cases[c];
-		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, gc->cols, gc->group, gc->tile_rows };
+		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, gc->cols, gc->group, gc->tile_rows, 0 };
 		uint32_t n = gc->rows * gc->cols;
 		uint8_t *base, *tile = int8_tile(&g, n, c % 3 ? 64 * c + c : 0, &base);
 
@@ -242,7 +242,7 @@ static void test_fetch_int8_random_bytes(void **state)
 
 	for (c = 0; c < 3; c++) {
 		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, gcs[c].cols, gcs[c].group,
-					     gcs[c].tile_rows };
+					     gcs[c].tile_rows, 0 };
 		struct cxlms_tile_layout l;
 		uint32_t n = gcs[c].rows * gcs[c].cols;
 		uint8_t *tile;
@@ -272,7 +272,7 @@ static void test_place_int8(void **state)
 	(void)isa;
 	for (c = 0; c < sizeof(int8_cases) / sizeof(int8_cases[0]); c++) {
 		const struct geom_case *gc = &int8_cases[c];
-		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, gc->cols, gc->group, gc->tile_rows };
+		struct cxlms_tile_geom g = { CXLMS_FMT_INT8, gc->cols, gc->group, gc->tile_rows, 0 };
 		struct cxlms_tile_layout l;
 		uint32_t n = gc->rows * gc->cols, i, split;
 		int8_t *codes = xalloc(n + 64);
@@ -326,7 +326,7 @@ static void test_place_16(void **state)
 	(void)isa;
 	for (f = 0; f < 2; f++)
 		for (c = 0; c < sizeof(gcs) / sizeof(gcs[0]); c++) {
-			struct cxlms_tile_geom g = { fmts[f], gcs[c].cols, 0, gcs[c].tile_rows };
+			struct cxlms_tile_geom g = { fmts[f], gcs[c].cols, 0, gcs[c].tile_rows, 0 };
 			struct cxlms_tile_layout l;
 			uint32_t n = gcs[c].rows * gcs[c].cols, i;
 			uint16_t *vals = xalloc(2 * n + 64);
@@ -364,7 +364,7 @@ static void test_fetch_16(void **state)
 
 	for (f = 0; f < 2; f++)
 		for (c = 0; c < sizeof(gcs) / sizeof(gcs[0]); c++) {
-			struct cxlms_tile_geom g = { fmts[f], gcs[c].cols, 0, gcs[c].tile_rows };
+			struct cxlms_tile_geom g = { fmts[f], gcs[c].cols, 0, gcs[c].tile_rows, 0 };
 			struct cxlms_tile_layout l;
 			uint32_t n = gcs[c].rows * gcs[c].cols;
 			uint16_t *vals = xalloc(2 * n);
@@ -401,8 +401,8 @@ static void test_fetch_mxcsr(void **state)
 {
 	/* Round toward zero (RC = 11), FTZ, DAZ, precision (inexact) exception unmasked. */
 	const unsigned int hostile = (0x1f80 & ~0x1000u) | 0x6000 | 0x8000 | 0x0040;
-	struct cxlms_tile_geom gi = { CXLMS_FMT_INT8, 700, 16, 64 };
-	struct cxlms_tile_geom gh = { CXLMS_FMT_FP16, 256, 0, 256 };
+	struct cxlms_tile_geom gi = { CXLMS_FMT_INT8, 700, 16, 64, 0 };
+	struct cxlms_tile_geom gh = { CXLMS_FMT_FP16, 256, 0, 256, 0 };
 	const struct cxlms_tile_geom *gs[2] = { &gi, &gh };
 	uint32_t ns[2] = { 63 * 700, 256 * 256 };
 	int isa = use_isa(state);
@@ -466,10 +466,10 @@ static void test_fetch_mxcsr(void **state)
 
 static void test_errors(void **state)
 {
-	struct cxlms_tile_geom gi = { CXLMS_FMT_INT8, 100, 32, 8 };
-	struct cxlms_tile_geom gb = { CXLMS_FMT_BF16, 100, 0, 8 };
-	struct cxlms_tile_geom gh = { CXLMS_FMT_FP16, 100, 0, 8 };
-	struct cxlms_tile_geom bad = { 9, 100, 0, 8 };
+	struct cxlms_tile_geom gi = { CXLMS_FMT_INT8, 100, 32, 8, 0 };
+	struct cxlms_tile_geom gb = { CXLMS_FMT_BF16, 100, 0, 8, 0 };
+	struct cxlms_tile_geom gh = { CXLMS_FMT_FP16, 100, 0, 8, 0 };
+	struct cxlms_tile_geom bad = { 9, 100, 0, 8, 0 };
 	struct cxlms_fetch_layout fl;
 	struct cxlms_tile_layout l;
 	int isa = use_isa(state);

@@ -221,7 +221,7 @@ static void test_sb_reserved_nonzero(void **state)
 {
 	struct sbuild_image *img = *state;
 
-	img->sb->reserved[13] = 1;
+	img->sb->reserved[11] = 1;
 	cxlms_sb_seal(img->sb);
 	expect(img, CXLMS_EINVALID, NULL, "reserved");
 }
@@ -458,7 +458,7 @@ static void test_reserved_nonzero(void **state)
 {
 	struct sbuild_image *img = *state;
 
-	img->dir[0].reserved[14] = 1;
+	img->dir[0].reserved[13] = 1;
 	sbuild_reseal(img);
 	expect(img, CXLMS_EINVALID, "layers.0.w", "reserved");
 }

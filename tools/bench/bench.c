@@ -576,7 +576,7 @@ static void store_build(struct store *s, const char *name, uint32_t fmt, size_t 
 
 	s->name = name;
 	/* 4096 x 128 = 2^19 elements per tile: 64 KiB planes (the codec default). */
-	s->g = (struct cxlms_tile_geom){ fmt, 4096, fmt == CXLMS_FMT_INT8 ? 128 : 0, 128 };
+	s->g = (struct cxlms_tile_geom){ fmt, 4096, fmt == CXLMS_FMT_INT8 ? 128 : 0, 128, 0 };
 	if (cxlms_tile_layout(&s->g, &s->l))
 		exit(1);
 	s->n = s->l.elems;

@@ -166,6 +166,7 @@ struct cxlms_ioc_hdr {
 #define CXLMS_CAP_LINK_MODEL	(1ull << 2)	/* debugfs link_* knobs delay fetches */
 #define CXLMS_CAP_STATS_RESET	(1ull << 3)	/* CXLMS_STATS_RESET */
 #define CXLMS_CAP_POLICY	(1ull << 4)	/* precision maps, FETCH with CXLMS_BITS_POLICY */
+#define CXLMS_CAP_SHORT_TAIL	(1ull << 5)	/* TENSOR_CREATE takes CXLMS_CREATE_SHORT_TAIL */
 
 /* cxlms_ioc_query.backing */
 #define CXLMS_BACKING_NONE	0	/* no store attached */
@@ -302,6 +303,7 @@ struct cxlms_ioc_detach {
 
 /* cxlms_ioc_tensor_info.flags */
 #define CXLMS_TENSOR_SEALED	(1u << 0)	/* every tile written, CRCs set, fetchable */
+#define CXLMS_TENSOR_SHORT_TAIL	(1u << 1)	/* last tile laid out for its rows only */
 
 /**
  * struct cxlms_ioc_tensor_info - one tensor, as TENSOR_LIST returns it
@@ -370,7 +372,7 @@ struct cxlms_ioc_tensor_list {
  * unsealed tensor: a directory entry, its tile CRC array and its tiles
  * (allocated after the last tensor).  Needs CAP_SYS_ADMIN.
  * @size: sizeof(struct cxlms_ioc_tensor_create)
- * @flags: must be 0
+ * @flags: CXLMS_CREATE_SHORT_TAIL (with CXLMS_CAP_SHORT_TAIL) or 0
  * @name: non-empty, NUL-terminated, NUL-padded; unique (-EEXIST)
  * @fmt: CXLMS_FMT_* (-EOPNOTSUPP if unknown)
  * @src_dtype: CXLMS_DTYPE_*
@@ -382,11 +384,15 @@ struct cxlms_ioc_tensor_list {
  * @index: output: the new tensor's index
  * @n_tiles: output: tiles of the tensor
  * @tile_elems: output: elements of a full tile
- * @tile_bytes: output: bytes one tile occupies in the store
+ * @tile_bytes: output: bytes one full tile occupies in the store (with
+ *	CXLMS_CREATE_SHORT_TAIL the last tile takes only what its rows need)
  *
  * -ENOSPC when the directory, the CRC area or the tile area is full;
  * -EROFS on a read-only store.
  */
+/* cxlms_ioc_tensor_create.flags: lay the last tile out for its real rows */
+#define CXLMS_CREATE_SHORT_TAIL	(1u << 0)
+
 struct cxlms_ioc_tensor_create {
 	__u32 size;
 	__u32 flags;
