@@ -295,6 +295,23 @@ static void make_tmp_name(struct cxlms_writer *w)
 	snprintf(w->tmp_name, sizeof(w->tmp_name), ".%.200s.%s.tmp", w->base, rnd);
 }
 
+/*
+ * The destination may be new or a regular file (replaced by rename);
+ * anything else (a device node, FIFO, socket, directory or symbolic link)
+ * is refused with -EEXIST rather than replaced by the new store.
+ */
+static int check_dest(struct cxlms_writer *w)
+{
+	struct stat st;
+
+	if (fstatat(w->dirfd, w->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	cxlms_err(w->ctx, "%s: exists and is not a regular file: not replaced", w->path);
+	return -EEXIST;
+}
+
 static int split_path(struct cxlms_writer *w, const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -329,7 +346,7 @@ static int split_path(struct cxlms_writer *w, const char *path)
 		return rc;
 	}
 	free(dir);
-	return 0;
+	return check_dest(w);
 }
 
 static int open_temp(struct cxlms_writer *w)
@@ -481,6 +498,9 @@ static int link_into_place(struct cxlms_writer *w)
 			return rc;
 		}
 	}
+	rc = check_dest(w);
+	if (rc)
+		return rc;	/* cxlms_writer_free() unlinks the temp name */
 	if (renameat(w->dirfd, w->tmp_name, w->dirfd, w->base) < 0) {
 		rc = -errno;
 		cxlms_err(w->ctx, "%s: rename: %s", w->path, strerror(errno));

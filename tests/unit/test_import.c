@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -717,6 +718,42 @@ static void test_bad_options(void **state)
 	assert_int_equal(tu_count_entries(fx->outdir), 0);
 }
 
+/*
+ * The library, not only the CLI, refuses to replace what is not a regular
+ * file: a FIFO, a symbolic link (even a dangling one) and a directory stay.
+ */
+static void test_dest_not_regular(void **state)
+{
+	struct fx *fx = *state;
+	float v[4] = { 1, 2, 3, 4 };
+	struct tu_st_tensor t = { .name = "w", .dtype = "F32", .ndim = 1,
+				  .shape = { 4 }, .data = v, .len = sizeof(v) };
+	struct stat st;
+
+	assert_int_equal(tu_st_write(fx->in, &t, 1), 0);
+	assert_int_equal(mkfifo(fx->out, 0600), 0);
+	tu_log_clear(&lc);
+	assert_int_equal(cxlms_import_safetensors(fx->ctx, fx->in, fx->out, NULL), -EEXIST);
+	assert_logged(&lc, "not a regular file");
+	assert_int_equal(lstat(fx->out, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(unlink(fx->out), 0);
+
+	assert_int_equal(symlink("/nonexistent-target", fx->out), 0);
+	assert_int_equal(cxlms_import_safetensors(fx->ctx, fx->in, fx->out, NULL), -EEXIST);
+	assert_int_equal(lstat(fx->out, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(unlink(fx->out), 0);
+
+	assert_int_equal(mkdir(fx->out, 0700), 0);
+	assert_int_equal(cxlms_import_safetensors(fx->ctx, fx->in, fx->out, NULL), -EEXIST);
+	assert_int_equal(lstat(fx->out, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(rmdir(fx->out), 0);
+	/* and a regular file is still replaced */
+	assert_int_equal(cxlms_import_safetensors(fx->ctx, fx->in, fx->out, NULL), 0);
+}
+
 static void test_row_too_long(void **state)
 {
 	struct fx *fx = *state;
@@ -996,6 +1033,7 @@ int main(void)
 		T(test_16bit_cross_and_identity),
 		T(test_shapes_kept),
 		T(test_bad_options),
+		T(test_dest_not_regular),
 		T(test_row_too_long),
 		T(test_nan_to_int8),
 		T(test_inf_f16_to_int8),
