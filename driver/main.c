@@ -74,6 +74,9 @@ static void cxlms_debugfs_init(struct cxlms_dev *dev)
 			   &dev->link_bytes_per_sec);
 	debugfs_create_u64("link_latency_ns", 0600, dev->debugfs,
 			   &dev->link_latency_ns);
+	/* Tests: the next N media reads report poison (-EIO, media_errors). */
+	debugfs_create_atomic_t("inject_media_error", 0600, dev->debugfs,
+				&dev->inject_media_error);
 }
 
 static int __init cxlms_init(void)

@@ -30,14 +30,45 @@
 /* A directory that changes under us three times in a row is a busy writer. */
 #define LIST_RETRIES	3
 
-int cxlms_kernel_ioctl(int fd, unsigned int nr, void *arg)
+/*
+ * Command encoding: ABI revision 3 modules take _IOWR with the struct's
+ * real size (what strace and seccomp show); older ones only the legacy
+ * header-sized encoding and answer -ENOTTY to the new one.  The first
+ * command that gets -ENOTTY is retried the legacy way; if that works, the
+ * process stays on it (there is one cxlms module per machine).
+ */
+static int legacy_encoding;
+
+unsigned int cxlms_kernel_cmd(unsigned int nr, uint32_t size)
+{
+	if (__atomic_load_n(&legacy_encoding, __ATOMIC_RELAXED) ||
+	    size > _IOC_SIZEMASK)
+		return CXLMS_IOC(nr);
+	return _IOWR(CXLMS_IOC_TYPE, nr, char[size]);
+}
+
+static int kernel_ioctl_enc(int fd, unsigned int cmd, unsigned int nr, void *arg)
 {
 	int rc;
 
 	do {
-		rc = ioctl(fd, CXLMS_IOC(nr), arg);
+		rc = ioctl(fd, cmd, arg);
 	} while (rc < 0 && errno == EINTR && nr != CXLMS_CMD_FETCH);
 	return rc < 0 ? -errno : 0;
+}
+
+int cxlms_kernel_ioctl(int fd, unsigned int nr, void *arg)
+{
+	uint32_t size = ((const struct cxlms_ioc_hdr *)arg)->size;
+	unsigned int cmd = cxlms_kernel_cmd(nr, size);
+	int rc = kernel_ioctl_enc(fd, cmd, nr, arg);
+
+	if (rc == -ENOTTY && cmd != CXLMS_IOC(nr)) {
+		rc = kernel_ioctl_enc(fd, CXLMS_IOC(nr), nr, arg);
+		if (rc != -ENOTTY)
+			__atomic_store_n(&legacy_encoding, 1, __ATOMIC_RELAXED);
+	}
+	return rc;
 }
 
 /*
