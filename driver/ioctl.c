@@ -409,14 +409,11 @@ static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 static const struct cxlms_ioctl_op *op_lookup(unsigned int cmd, bool *sized)
 {
 	unsigned int nr = _IOC_NR(cmd);
-	unsigned int size = _IOC_SIZE(cmd);
 
 	if (_IOC_TYPE(cmd) != CXLMS_IOC_TYPE || nr >= ARRAY_SIZE(cxlms_ops) ||
 	    !cxlms_ops[nr].fn || _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))
 		return NULL;
-	*sized = size != sizeof(struct cxlms_ioc_hdr);
-	if (*sized && (size < cxlms_ops[nr].min_size || size > PAGE_SIZE))
-		return NULL;
+	*sized = _IOC_SIZE(cmd) != sizeof(struct cxlms_ioc_hdr);
 	return &cxlms_ops[nr];
 }
 
@@ -457,8 +454,12 @@ static int cmd_prepare(unsigned int cmd, const struct cxlms_ioctl_op **opp,
 		return -EFAULT;
 	if (size < op->min_size)
 		return -EINVAL;
-	/* One size, said twice, must agree (what strace/seccomp see is true). */
-	if (sized && size != _IOC_SIZE(cmd))
+	/*
+	 * One size, said twice, must agree (what strace/seccomp see is true).
+	 * An io_uring payload carries its own size; its cmd_op only names
+	 * the command.
+	 */
+	if (sized && !karg && size != _IOC_SIZE(cmd))
 		return -EINVAL;
 	if (size > (karg ? kmax : PAGE_SIZE))
 		return -E2BIG;
