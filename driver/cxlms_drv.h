@@ -14,7 +14,8 @@
  * Locking, outermost first:
  *   cxlms_dev.attach_lock   rw: ATTACH/DETACH write, every other command read
  *   cxlms_store.meta_lock   mutex: directory and superblock updates, listing
- *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, FETCH/VERIFY read
+ *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, VERIFY read (FETCH
+ *                           serves sealed tensors only, which never change)
  *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce buffer (FETCH
  *                           takes it before the attach lock and drops the
  *                           attach lock around each copy to user memory)

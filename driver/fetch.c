@@ -9,8 +9,8 @@
  * fetch reads (top k planes, scales, table) are first copied with
  * cxlms_media_read() into the fd's stage buffer at their tile offsets, and
  * the codec decodes the stage, never the media.  No lock is held while
- * copying to user memory (it may fault for ever): the tensor lock is taken
- * per tile, and the attach lock is dropped around each copy_to_user and
+ * copying to user memory (it may fault for ever): a sealed tensor needs no
+ * tensor lock, and the attach lock is dropped around each copy_to_user and
  * retaken, the store's attach generation telling whether it is still the
  * same store (-ESTALE otherwise).  Counters are added at the end, so a
  * nowait attempt that gives up with -EAGAIN has changed nothing.  The counters add exactly what the codec's
@@ -217,8 +217,12 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 
 	if (!t)
 		return -ENOENT;
-	/* Shape and geometry are fixed at CREATE: sized without the lock. */
-	if (!(READ_ONCE(t->d.flags) & CXLMS_DIRENT_SEALED))
+	/*
+	 * A sealed tensor never changes again, so FETCH needs no tensor lock:
+	 * the acquire pairs with SEAL's release of the flag; shape and
+	 * geometry are fixed at CREATE.
+	 */
+	if (!(smp_load_acquire(&t->d.flags) & CXLMS_DIRENT_SEALED))
 		return -EBUSY;
 	if (f->tile_first >= t->d.n_tiles ||
 	    f->tile_count > t->d.n_tiles - f->tile_first)
@@ -243,7 +247,6 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 		tile = f->tile_first + i;
 		n = cxlms_dirent_tile_elems(&t->d, tile);
 		cxlms_fetch_layout(&t->g, n, f->bits, f->out, f->recon, &fl);
-		/* Sealed tensors are only read: the rwsem orders us after SEAL. */
 		ret = stage_tile(s, t, tile, f->bits, &fl, cf->stage);
 		if (ret)
 			break;

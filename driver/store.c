@@ -61,6 +61,7 @@ int cxlms_media_read(struct cxlms_store *s, void *dst, u64 off, size_t len)
 {
 	struct cxlms_dev *dev = s->dev;
 	unsigned long left = 0;
+	u64 start = off;
 
 	/* Offsets are from validated kernel state: outside is a driver bug. */
 	if (WARN_ON_ONCE(off > s->bytes || len > s->bytes - off))
@@ -78,7 +79,8 @@ int cxlms_media_read(struct cxlms_store *s, void *dst, u64 off, size_t len)
 	if (!left)
 		return 0;
 	atomic64_inc(&dev->media_errors);
-	pr_err_ratelimited("media error reading store offset %llu\n", off);
+	pr_err_ratelimited("media error reading %zu bytes at store offset %llu\n",
+			   len, start);
 	return -EIO;
 }
 
@@ -297,6 +299,24 @@ static int store_load(struct cxlms_store *s, char *why)
 	return 0;
 }
 
+/*
+ * Is our claim inside a CXL region, not just a window?  request_mem_region()
+ * nests the claim in the deepest resource covering the whole range; cxl_core
+ * (6.1) gives each region's HPA range a "regionN" child of its window's
+ * IORES_DESC_CXL resource.  Unbacked window space has no such parent.  The
+ * region's commit state lives in cxl_core's private struct cxl_region (not
+ * in the headers a module builds against): libcxl checks it before ATTACH
+ * (cxlms attach).  Checked at ATTACH only: nothing here pins the region
+ * (cxl_core exports no reference on it to modules in 6.1).
+ */
+static bool in_cxl_region(const struct resource *claim)
+{
+	const struct resource *p = claim->parent;
+
+	return p && p->name && !strncmp(p->name, "region", 6) && p->parent &&
+	       p->parent->desc == IORES_DESC_CXL;
+}
+
 int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 		       char *why)
 {
@@ -335,6 +355,13 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 		if (!s->res) {
 			strscpy(why, "range is in use", CXLMS_WHY_LEN);
 			ret = -EBUSY;
+			goto err;
+		}
+		if (!in_cxl_region(s->res)) {
+			release_mem_region(a->start, a->bytes);
+			strscpy(why, "range is not inside one CXL region",
+				CXLMS_WHY_LEN);
+			ret = -EINVAL;
 			goto err;
 		}
 		s->base = memremap(a->start, a->bytes, MEMREMAP_WB);
@@ -765,9 +792,13 @@ int cxlms_tensor_seal(struct cxlms_store *s, u32 index)
 	s->dir[index] = d;
 	media_write(s, s->sb.dir_off + (u64)index * sizeof(d), &d, sizeof(d));
 	store_update_sb(s);
-	/* Readers of t->d hold the rwsem or read only fields fixed at CREATE. */
-	WRITE_ONCE(t->d.flags, d.flags);
+	/*
+	 * FETCH reads the flag without the rwsem (fetch.c): release, so the
+	 * tiles and CRCs written before are visible to whoever sees SEALED.
+	 * Every other field of t->d is fixed at CREATE.
+	 */
 	t->d.entry_crc = d.entry_crc;
+	smp_store_release(&t->d.flags, d.flags);
 	mutex_unlock(&s->meta_lock);
 	kvfree(t->written);
 	t->written = NULL;

@@ -81,6 +81,10 @@ case $boot in
 	if [ -n "$start" ]; then
 		step "fresh region refused: not a cxlms store (EMEDIUMTYPE)" \
 			./cxlms-guest-store expect-refused "$start" "$size" EMEDIUMTYPE
+		# The window is larger than the region: the space after it is
+		# unbacked (writes there are dropped), not a place for a store.
+		step "window space outside the CXL region refused (EINVAL)" \
+			./cxlms-guest-store expect-refused "$((start + size))" 16777216 EINVAL
 	fi
 	ksft cxlms_ioctl_test ram
 	ksft cxlms_fetch_test ram
