@@ -407,6 +407,37 @@ const struct cxlms_backend_ops cxlms_kernel_backend = {
 	.reset_stats = kernel_reset_stats,
 };
 
+/*
+ * Media reads that failed with poison since the module loaded (device-wide,
+ * STATS media_errors, ABI revision 3).  A store file has no such count: 0.
+ */
+int cxlms_store_get_media_errors(struct cxlms_store *s, uint64_t *count)
+{
+	struct cxlms_ioc_query q = { .size = sizeof(q) };
+	struct cxlms_ioc_stats ks = {
+		.size = sizeof(ks), .tensor = CXLMS_TENSOR_ALL,
+	};
+	int rc;
+
+	if (!s || !count)
+		return -EINVAL;
+	*count = 0;
+	if (s->ops != &cxlms_kernel_backend)
+		return 0;
+	rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_QUERY, &q);
+	if (!rc && q.abi_revision < 3)
+		rc = -EOPNOTSUPP;	/* the module does not count them */
+	if (!rc)
+		rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_STATS, &ks);
+	if (rc) {
+		cxlms_err(s->ctx, "%s: media error count: %s", s->path,
+			  strerror(-rc));
+		return rc;
+	}
+	*count = ks.media_errors;
+	return 0;
+}
+
 /* --- precision maps (ABI revision 2, docs/uapi.md) -------------------------- */
 
 /* A module before revision 2 answers -ENOTTY: no maps there. */
