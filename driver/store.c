@@ -311,10 +311,16 @@ static int store_load(struct cxlms_store *s, char *why)
  */
 static bool in_cxl_region(const struct resource *claim)
 {
-	const struct resource *p = claim->parent;
+	const struct resource *p, *region = NULL;
 
-	return p && p->name && !strncmp(p->name, "region", 6) && p->parent &&
-	       p->parent->desc == IORES_DESC_CXL;
+	/* Other users (e.g. a pmem driver) may nest between region and us. */
+	for (p = claim->parent; p; p = p->parent) {
+		if (p->desc == IORES_DESC_CXL)
+			return region;
+		if (!region && p->name && !strncmp(p->name, "region", 6))
+			region = p;
+	}
+	return false;
 }
 
 int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
@@ -358,9 +364,11 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 			goto err;
 		}
 		if (!in_cxl_region(s->res)) {
+			snprintf(why, CXLMS_WHY_LEN,
+				 "range is not inside one CXL region (it lies in '%s')",
+				 s->res->parent && s->res->parent->name ?
+				 s->res->parent->name : "?");
 			release_mem_region(a->start, a->bytes);
-			strscpy(why, "range is not inside one CXL region",
-				CXLMS_WHY_LEN);
 			ret = -EINVAL;
 			goto err;
 		}
