@@ -12,13 +12,15 @@
  * weights or a checksum error, never an access outside the store.
  *
  * Locking, outermost first:
+ *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce and stage buffers;
+ *                           FETCH takes it before the attach lock, so it can
+ *                           drop and retake the attach lock around each
+ *                           copy to user memory while keeping its buffers
  *   cxlms_dev.attach_lock   rw: ATTACH/DETACH write, every other command read
- *   cxlms_store.meta_lock   mutex: directory and superblock updates, listing
  *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, VERIFY read (FETCH
  *                           serves sealed tensors only, which never change)
- *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce buffer (FETCH
- *                           takes it before the attach lock and drops the
- *                           attach lock around each copy to user memory)
+ *   cxlms_store.meta_lock   mutex: directory and superblock updates, listing
+ *                           (SEAL takes it inside its tensor's rwsem)
  *   cxlms_dev.map_lock      mutex: SET_MAP and DETACH swapping the maps
  *                           (readers use RCU + a reference, policy.c)
  *   cxlms_file.ctx_lock     spinlock: the fd's context name

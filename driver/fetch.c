@@ -233,12 +233,8 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 	if (total > f->buf_len)
 		return -ENOSPC;
 
-	if (nowait) {
-		if (!mutex_trylock(&cf->bounce_lock))
-			return -EAGAIN;
-	} else if (mutex_lock_killable(&cf->bounce_lock)) {
-		return -EINTR;
-	}
+	/* Taken by cmd_execute() before the attach lock (cxlms_drv.h). */
+	lockdep_assert_held(&cf->bounce_lock);
 	ret = buf_reserve(&cf->bounce, &cf->bounce_len, block_max, nowait);
 	if (!ret)
 		ret = buf_reserve(&cf->stage, &cf->stage_len, t->l.tile_bytes,
@@ -267,7 +263,6 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 		else if (!nowait)
 			cond_resched();
 	}
-	mutex_unlock(&cf->bounce_lock);
 	if (ret == -EAGAIN || ret == -ESTALE)
 		return ret;	/* nothing counted; the store may be gone */
 	counters_merge(&t->stats, &sum);

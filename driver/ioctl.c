@@ -42,6 +42,11 @@ struct cxlms_ioctl_op {
 	int (*check)(union cxlms_ioc_buf *u);
 	/* ATTACH/DETACH hold attach_lock for write, the rest for read. */
 	bool attach_write;
+	/*
+	 * FETCH: the fd's bounce_lock, taken before the attach lock, which
+	 * the fetch drops and retakes around user copies.
+	 */
+	bool bounce;
 	int (*fn)(struct cxlms_file *cf, union cxlms_ioc_buf *u, bool nowait);
 };
 
@@ -319,8 +324,12 @@ static const struct cxlms_ioctl_op cxlms_ops[] = {
 	   do_write, check_none),
 	OP(CXLMS_CMD_TENSOR_SEAL, cxlms_ioc_tensor_seal, 0, true, true,
 	   do_seal, check_seal),
-	OP(CXLMS_CMD_FETCH, cxlms_ioc_fetch, 0, false, true, do_fetch,
-	   check_fetch),
+	[CXLMS_CMD_FETCH] = {
+		.size = sizeof(struct cxlms_ioc_fetch),
+		.min_size = sizeof(struct cxlms_ioc_fetch),
+		.needs_store = true, .bounce = true,
+		.fn = do_fetch, .check = check_fetch,
+	},
 	[CXLMS_CMD_STATS] = {
 		.size = sizeof(struct cxlms_ioc_stats),
 		/* Revision 3 appended media_errors. */
@@ -480,12 +489,35 @@ static int cmd_prepare(unsigned int cmd, const struct cxlms_ioctl_op **opp,
 }
 
 /*
- * Run a prepared command under the attach lock.  @nowait: the caller must
- * not sleep on it (io_uring's non-blocking issue): -EAGAIN instead, before
+ * Run a prepared command under the attach lock (FETCH: under the fd's
+ * bounce lock first, the documented order).  @nowait: the caller must not
+ * sleep on either (io_uring's non-blocking issue): -EAGAIN instead, before
  * anything has happened, and io_uring retries from a worker.
  */
+static int cmd_locked(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
+		      union cxlms_ioc_buf *u, bool nowait, u64 gen);
+
 static int cmd_execute(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
 		       union cxlms_ioc_buf *u, bool nowait, u64 gen)
+{
+	int ret;
+
+	if (op->bounce) {
+		if (nowait) {
+			if (!mutex_trylock(&cf->bounce_lock))
+				return -EAGAIN;
+		} else if (mutex_lock_killable(&cf->bounce_lock)) {
+			return -EINTR;
+		}
+	}
+	ret = cmd_locked(cf, op, u, nowait, gen);
+	if (op->bounce)
+		mutex_unlock(&cf->bounce_lock);
+	return ret;
+}
+
+static int cmd_locked(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
+		      union cxlms_ioc_buf *u, bool nowait, u64 gen)
 {
 	struct cxlms_dev *dev = cf->dev;
 	int ret;
