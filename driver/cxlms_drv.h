@@ -146,6 +146,7 @@ void cxlms_store_detach(struct cxlms_dev *dev);
 /* store.c: called with attach_lock held for read */
 struct cxlms_tensor *cxlms_store_tensor(struct cxlms_store *s, u32 index);
 void cxlms_store_query(struct cxlms_store *s, struct cxlms_ioc_query *q);
+/* Drops and retakes attach_lock around user copies, like cxlms_fetch(). */
 int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl);
 int cxlms_tensor_create(struct cxlms_store *s,
 			struct cxlms_ioc_tensor_create *c);

@@ -478,9 +478,10 @@ static void tensor_info(const struct cxlms_tensor *t,
 int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl)
 {
 	u8 __user *dst = u64_to_user_ptr(tl->entries);
+	struct cxlms_dev *dev = s->dev;
 	struct cxlms_ioc_tensor_info *info;
 	u32 i, n, done, batch, count;
-	u64 generation;
+	u64 generation, gen = dev->attach_gen;
 	int ret = 0;
 
 	info = kvcalloc(CXLMS_LIST_BATCH, sizeof(*info), GFP_KERNEL_ACCOUNT);
@@ -488,9 +489,12 @@ int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl)
 		return -ENOMEM;
 	/*
 	 * The user buffer may fault for ever (userfaultfd, FUSE): no lock is
-	 * held across copy_to_user.  Each batch is consistent; the generation
-	 * is the one of the first batch, so a caller that sees it change on
-	 * the next call re-lists (CREATE/SEAL only append and set a flag).
+	 * held across copy_to_user, not even the attach lock (a DETACH queued
+	 * behind it would block every command); after the copy the attach
+	 * generation says whether @s is still attached (-ESTALE if not).
+	 * Each batch is consistent; the generation is the one of the first
+	 * batch, so a caller that sees it change on the next call re-lists
+	 * (CREATE/SEAL only append and set a flag).
 	 */
 	mutex_lock(&s->meta_lock);
 	count = s->count;
@@ -507,14 +511,18 @@ int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl)
 		for (i = 0; i < batch; i++)
 			tensor_info(s->tensors[tl->first + done + i], &info[i]);
 		mutex_unlock(&s->meta_lock);
-		for (i = 0; i < batch; i++, dst += tl->entry_size) {
+		up_read(&dev->attach_lock);
+		for (i = 0; i < batch && !ret; i++, dst += tl->entry_size) {
 			if (copy_to_user(dst, &info[i], sizeof(info[i])) ||
 			    clear_user(dst + sizeof(info[i]),
-				       tl->entry_size - sizeof(info[i]))) {
+				       tl->entry_size - sizeof(info[i])))
 				ret = -EFAULT;
-				goto out;
-			}
 		}
+		down_read(&dev->attach_lock);
+		if (READ_ONCE(dev->attach_gen) != gen)
+			ret = -ESTALE;	/* @s may be freed: touch nothing */
+		if (ret)
+			goto out;
 	}
 	tl->count = n;
 	tl->total = count;

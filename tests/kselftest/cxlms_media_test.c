@@ -29,6 +29,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -386,6 +390,135 @@ TEST_F(media, query_as_nobody_hides_backing_start)
 	EXPECT_EQ(0ull, q->backing_start);
 	EXPECT_EQ(root.backing_bytes, q->backing_bytes);
 	munmap(q, sizeof(*q));
+}
+
+/* --- a user buffer that never fills in (userfaultfd) ----------------------- */
+
+struct stall {
+	int fd;
+	unsigned long cmd;
+	void *arg;
+	int ret;
+};
+
+static void *stall_thread(void *p)
+{
+	struct stall *st = p;
+
+	st->ret = cxt_ioctl(st->fd, st->cmd, st->arg);
+	return NULL;
+}
+
+/* A page registered for missing faults nobody serves until we say so. */
+static int uffd_page(void **page, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
+
+	if (uffd < 0)
+		return -errno;
+	*page = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	reg.range.start = (uintptr_t)*page;
+	reg.range.len = len;
+	if (*page == MAP_FAILED || ioctl(uffd, UFFDIO_API, &api) ||
+	    ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		close(uffd);
+		return -EOPNOTSUPP;
+	}
+	return uffd;
+}
+
+/* Block until the kernel faults on the page: the command is in copy_to_user. */
+static int uffd_wait_fault(int uffd)
+{
+	struct uffd_msg msg;
+
+	if (read(uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return -EIO;
+	return msg.event == UFFD_EVENT_PAGEFAULT ? 0 : -EIO;
+}
+
+static int uffd_release(int uffd, void *page, size_t len)
+{
+	struct uffdio_zeropage z = {
+		.range = { .start = (uintptr_t)page, .len = len },
+	};
+
+	return ioctl(uffd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
+}
+
+/*
+ * LIST and FETCH into a stalled buffer: QUERY, CREATE and (own store)
+ * DETACH all complete while it is stalled; the stalled command then ends
+ * with -ESTALE, not a read of the freed store.  With a lock held across the
+ * copy, the first of them would wait for ever (the harness's timeout fails
+ * the case).
+ */
+static void stalled_case(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(media) *self, bool fetch)
+{
+	struct cxlms_ioc_tensor_list tl = {
+		.size = sizeof(tl), .count = 1,
+		.entry_size = sizeof(struct cxlms_ioc_tensor_info),
+	};
+	struct cxlms_ioc_fetch f = {
+		.size = sizeof(f), .tensor = self->t.index, .tile_first = 0,
+		.tile_count = 1, .bits = 8, .out = CXLMS_OUT_PLANES,
+	};
+	struct stall st = { .fd = self->fd };
+	struct cxlms_ioc_query q;
+	struct cxt_tensor t2;
+	pthread_t th;
+	char name[64];
+	size_t len = 1 << 20;
+	bool detached = false;
+	void *page = NULL;
+	int uffd = uffd_page(&page, len);
+
+	if (uffd < 0)
+		SKIP(return, "userfaultfd unavailable: %s", strerror(-uffd));
+	if (fetch) {
+		f.buf = (uintptr_t)page;
+		f.buf_len = len;
+		st.cmd = CXLMS_IOC_FETCH;
+		st.arg = &f;
+	} else {
+		tl.entries = (uintptr_t)page;
+		st.cmd = CXLMS_IOC_TENSOR_LIST;
+		st.arg = &tl;
+	}
+	ASSERT_EQ(0, pthread_create(&th, NULL, stall_thread, &st));
+	ASSERT_EQ(0, uffd_wait_fault(uffd));
+
+	EXPECT_EQ(0, cxt_query(self->fd, &q));
+	cxt_name(name, sizeof(name), "media.stall");
+	ASSERT_EQ(0, cxt_tensor_gen(&t2, name, CXLMS_FMT_BF16, 1,
+				    (const uint64_t[]){ 64 }, 0, 0, 0, 5));
+	EXPECT_EQ(0, cxt_tensor_upload(self->fd, &t2, true));
+	cxt_tensor_free(&t2);
+	if (self->own_store) {
+		EXPECT_EQ(0, cxt_detach(self->fd));
+		self->own_store = false;
+		detached = true;
+	}
+	ASSERT_EQ(0, uffd_release(uffd, page, len));
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	/* After a DETACH the stalled command must not touch the old store. */
+	EXPECT_EQ(detached ? -ESTALE : 0, st.ret);
+	munmap(page, len);
+	close(uffd);
+}
+
+TEST_F(media, stalled_list_blocks_nobody)
+{
+	stalled_case(_metadata, self, false);
+}
+
+TEST_F(media, stalled_fetch_blocks_nobody)
+{
+	stalled_case(_metadata, self, true);
 }
 
 /* Last: none of the above left a kernel bug report behind. */
