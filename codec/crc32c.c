@@ -8,6 +8,12 @@
  */
 #include "store_format.h"
 
+#ifdef CXLMS_CRC32C_KERNEL
+cxlms_u32 cxlms_crc32c(cxlms_u32 crc, const void *buf, cxlms_u64 len)
+{
+	return cxlms_crc32c_kernel(crc, buf, len);
+}
+#else
 static const cxlms_u32 crc32c_table[8][256] = {
 	{
 		0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
@@ -403,3 +409,4 @@ cxlms_u32 cxlms_crc32c(cxlms_u32 crc, const void *buf, cxlms_u64 len)
 		crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *p++) & 0xff];
 	return ~crc;
 }
+#endif /* CXLMS_CRC32C_KERNEL */

@@ -51,6 +51,20 @@ static inline void cxlms_free(void *p)
 {
 	kvfree(p);
 }
+
+/*
+ * The kernel's own CRC32C (lib/crc32.c, built in whenever CONFIG_CRC32=y),
+ * not the codec's table: one less copy in the module, no libcrc32c module
+ * dependency.  __crc32c_le() is the raw register update; the codec's
+ * convention (start 0, check value 0xe3069283) inverts in and out.
+ */
+#include <linux/crc32.h>
+#define CXLMS_CRC32C_KERNEL 1
+static inline cxlms_u32 cxlms_crc32c_kernel(cxlms_u32 crc, const void *buf,
+					    cxlms_u64 len)
+{
+	return ~__crc32c_le(~crc, buf, len);
+}
 #else
 #include <stdint.h>
 #include <stddef.h>

@@ -487,18 +487,30 @@ int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
 		    cxlms_u32 why_len)
 {
 	const struct cxlms_sb *sb = store;
-	const struct cxlms_dirent *dir;
+	int ret;
+
+	ret = cxlms_sb_check(store, avail, why, why_len);
+	if (ret)
+		return ret;
+	return cxlms_dir_check_at(sb, (const struct cxlms_dirent *)
+				  ((const cxlms_u8 *)store + sb->dir_off),
+				  avail, why, why_len);
+}
+
+int cxlms_dir_check_at(const struct cxlms_sb *sb, const struct cxlms_dirent *dir,
+		       cxlms_u64 avail, char *why, cxlms_u32 why_len)
+{
 	const struct cxlms_dirent **names = NULL;
 	struct owned_range *r = NULL;
 	struct msg m;
 	cxlms_u32 i, n;
 	int ret;
 
-	ret = cxlms_sb_check(store, avail, why, why_len);
+	/* Again, on this copy: the caller may have re-read the superblock. */
+	ret = cxlms_sb_check(sb, avail, why, why_len);
 	if (ret)
 		return ret;
 	msg_init(&m, why, why_len);
-	dir = (const struct cxlms_dirent *)((const cxlms_u8 *)store + sb->dir_off);
 	n = sb->dir_count;
 	if (cxlms_dir_crc(dir, n) != sb->dir_crc)
 		return fail(&m, CXLMS_ECHECKSUM, "directory checksum mismatch");

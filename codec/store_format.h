@@ -173,6 +173,14 @@ int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
 		   cxlms_u32 why_len);
 int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
 		    cxlms_u32 why_len);
+/*
+ * cxlms_dir_check_at: cxlms_dir_check on copies: @sb a superblock, @dir its
+ *	first sb->dir_count entries, both in memory nobody else writes (the
+ *	kernel snapshots shared media once and validates only the snapshot).
+ *	Reads nothing but *@sb and those entries; @avail bounds the areas.
+ */
+int cxlms_dir_check_at(const struct cxlms_sb *sb, const struct cxlms_dirent *dir,
+		       cxlms_u64 avail, char *why, cxlms_u32 why_len);
 int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
 			 char *why, cxlms_u32 why_len);
 

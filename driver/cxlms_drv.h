@@ -2,14 +2,25 @@
 /*
  * cxlms.ko internals: the device, an attached store, per-tensor state and
  * per-fd state.  The store bytes (superblock, directory, CRC arrays, tiles)
- * live in the backing memory in the codec's store format; everything the
- * module decides with is a validated kernel copy, never re-read from there.
+ * live in the backing memory in the codec's store format.  That memory may
+ * be shared with other hosts and may hold poison, so it is untrusted input:
+ * ATTACH copies the superblock and directory out once (machine-check safe),
+ * validates the copy, and from then on every decision uses kernel state
+ * only; metadata is written kernel copy -> media and never read back.  Tile
+ * bytes and CRC arrays are read (again with copy_mc) into kernel buffers at
+ * offsets from the validated copy: rewritten media can only give wrong
+ * weights or a checksum error, never an access outside the store.
  *
  * Locking, outermost first:
+ *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce and stage buffers;
+ *                           FETCH takes it before the attach lock, so it can
+ *                           drop and retake the attach lock around each
+ *                           copy to user memory while keeping its buffers
  *   cxlms_dev.attach_lock   rw: ATTACH/DETACH write, every other command read
+ *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, VERIFY read (FETCH
+ *                           serves sealed tensors only, which never change)
  *   cxlms_store.meta_lock   mutex: directory and superblock updates, listing
- *   cxlms_tensor.rwsem      rw: TILE_WRITE/SEAL write, FETCH/VERIFY read
- *   cxlms_file.bounce_lock  mutex: the fd's fetch bounce buffer
+ *                           (SEAL takes it inside its tensor's rwsem)
  *   cxlms_dev.map_lock      mutex: SET_MAP and DETACH swapping the maps
  *                           (readers use RCU + a reference, policy.c)
  *   cxlms_file.ctx_lock     spinlock: the fd's context name
@@ -57,7 +68,10 @@ struct cxlms_tensor {
 	struct cxlms_counters stats;
 };
 
+struct cxlms_dev;
+
 struct cxlms_store {
+	struct cxlms_dev *dev;
 	u8 *base;		/* backing memory, store offset 0 */
 	u64 bytes;		/* size of the backing memory */
 	u32 backing;		/* CXLMS_BACKING_* */
@@ -67,8 +81,8 @@ struct cxlms_store {
 
 	/* Serialises superblock and directory updates (CREATE, SEAL, LIST). */
 	struct mutex meta_lock;
-	struct cxlms_sb *sb;	/* in the backing memory */
-	struct cxlms_dirent *dir;	/* in the backing memory */
+	struct cxlms_sb sb;	/* validated kernel copy, written to media */
+	struct cxlms_dirent *dir;	/* kernel copy, dir_capacity entries */
 	u32 dir_capacity;
 	/* Tensors [0, count) are initialised; published with release. */
 	u32 count;
@@ -89,6 +103,10 @@ struct cxlms_dev {
 	struct cxlms_map __rcu *map;
 	struct mutex map_lock;
 	u64 map_seq;			/* last generation handed out */
+	/* Bumped by every ATTACH and DETACH: a FETCH spanning one -> -ESTALE. */
+	u64 attach_gen;
+	atomic64_t media_errors;	/* media reads that failed (poison) */
+	atomic_t inject_media_error;	/* debugfs: fail this many next reads */
 };
 
 struct cxlms_file {
@@ -100,6 +118,9 @@ struct cxlms_file {
 	struct mutex bounce_lock;
 	void *bounce;
 	size_t bounce_len;
+	/* Tile bytes read from the media (machine-check safe), then decoded. */
+	void *stage;
+	size_t stage_len;
 };
 
 /* ioctl.c: the one validation path, shared by ioctl and uring_cmd */
@@ -108,8 +129,11 @@ long cxlms_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 long cxlms_cmd_user(struct cxlms_file *cf, unsigned int cmd,
 		    void __user *uarg, bool nowait);
 /* FETCH from a kernel copy of the struct (@len bytes at most). */
-int cxlms_cmd_fetch(struct cxlms_file *cf, const void *payload, u32 len,
-		    u64 out_max, bool nowait, struct cxlms_ioc_fetch *f);
+/* @gen: attach generation the request must run against, 0 = current. */
+int cxlms_cmd_fetch(struct cxlms_file *cf, unsigned int cmd,
+		    const void *payload, u32 len,
+		    u64 out_max, bool nowait, u64 gen,
+		    struct cxlms_ioc_fetch *f);
 
 /* uring.c */
 struct io_uring_cmd;
@@ -122,6 +146,7 @@ void cxlms_store_detach(struct cxlms_dev *dev);
 /* store.c: called with attach_lock held for read */
 struct cxlms_tensor *cxlms_store_tensor(struct cxlms_store *s, u32 index);
 void cxlms_store_query(struct cxlms_store *s, struct cxlms_ioc_query *q);
+/* Drops and retakes attach_lock around user copies, like cxlms_fetch(). */
 int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl);
 int cxlms_tensor_create(struct cxlms_store *s,
 			struct cxlms_ioc_tensor_create *c);
@@ -129,9 +154,16 @@ int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w
 int cxlms_tensor_seal(struct cxlms_store *s, u32 index);
 int cxlms_store_verify(struct cxlms_store *s, struct cxlms_ioc_verify *v);
 
+/* store.c: machine-check safe read of store bytes [@off, @off + @len) */
+int cxlms_media_read(struct cxlms_store *s, void *dst, u64 off, size_t len);
+
 /* fetch.c */
+/*
+ * Called with attach_lock held for read; may drop and retake it around user
+ * copies (not when @nowait), returning -ESTALE if the store changed.
+ */
 int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
-		struct cxlms_ioc_fetch *f);
+		struct cxlms_ioc_fetch *f, bool nowait);
 void cxlms_counters_read(struct cxlms_counters *c, struct cxlms_ioc_stats *st,
 			 bool reset);
 void cxlms_file_release_bounce(struct cxlms_file *cf);
@@ -149,7 +181,7 @@ int cxlms_policy_set_context(struct cxlms_file *cf,
 int cxlms_policy_get_map(struct cxlms_file *cf, struct cxlms_store *s,
 			 struct cxlms_ioc_get_map *g);
 int cxlms_policy_fetch(struct cxlms_file *cf, struct cxlms_store *s,
-		       struct cxlms_ioc_fetch *f);
+		       struct cxlms_ioc_fetch *f, bool nowait);
 /* Forget the maps (DETACH, module exit). */
 void cxlms_policy_drop(struct cxlms_dev *dev);
 

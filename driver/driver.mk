@@ -19,7 +19,7 @@ PAYLOAD    := $(O)/payload
 
 module:
 	@driver/deps.sh
-	$(KBUILD_MAKE) W=1 modules
+	$(KBUILD_MAKE) W=1 CXLMS_WERROR=y modules
 
 # Not kbuild's own clean: with M= it deletes every *.ko below the tree,
 # including the guest kernel's modules unpacked under qemu/build/.

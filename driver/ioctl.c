@@ -42,7 +42,12 @@ struct cxlms_ioctl_op {
 	int (*check)(union cxlms_ioc_buf *u);
 	/* ATTACH/DETACH hold attach_lock for write, the rest for read. */
 	bool attach_write;
-	int (*fn)(struct cxlms_file *cf, union cxlms_ioc_buf *u);
+	/*
+	 * FETCH: the fd's bounce_lock, taken before the attach lock, which
+	 * the fetch drops and retakes around user copies.
+	 */
+	bool bounce;
+	int (*fn)(struct cxlms_file *cf, union cxlms_ioc_buf *u, bool nowait);
 };
 
 /*
@@ -190,16 +195,19 @@ static int check_get_map(union cxlms_ioc_buf *u)
 
 /* --- handlers ---------------------------------------------------------- */
 
-static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u);
+static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait);
 
-static int do_attach(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_attach(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	if (cf->dev->store)
 		return -EBUSY;
 	return cxlms_store_attach(cf->dev, &u->attach, u->attach.why);
 }
 
-static int do_detach(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_detach(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	/* Maps describe this store's directory: they go with it. */
 	cxlms_policy_drop(cf->dev);
@@ -207,34 +215,40 @@ static int do_detach(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 	return 0;
 }
 
-static int do_list(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_list(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_store_list(cf->dev->store, &u->list);
 }
 
-static int do_create(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_create(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_tensor_create(cf->dev->store, &u->create);
 }
 
-static int do_write(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_write(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_tile_write(cf->dev->store, &u->write);
 }
 
-static int do_seal(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_seal(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_tensor_seal(cf->dev->store, u->seal.tensor);
 }
 
-static int do_fetch(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_fetch(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	if (u->fetch.bits == CXLMS_BITS_POLICY)
-		return cxlms_policy_fetch(cf, cf->dev->store, &u->fetch);
-	return cxlms_fetch(cf, cf->dev->store, &u->fetch);
+		return cxlms_policy_fetch(cf, cf->dev->store, &u->fetch, nowait);
+	return cxlms_fetch(cf, cf->dev->store, &u->fetch, nowait);
 }
 
-static int do_stats(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_stats(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	struct cxlms_ioc_stats *st = &u->stats;
 	bool reset = st->flags & CXLMS_STATS_RESET;
@@ -242,6 +256,8 @@ static int do_stats(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 
 	if (reset && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	st->media_errors = reset ? atomic64_xchg(&cf->dev->media_errors, 0) :
+				   atomic64_read(&cf->dev->media_errors);
 	if (st->tensor == CXLMS_TENSOR_ALL) {
 		cxlms_counters_read(&cf->dev->stats, st, reset);
 		return 0;
@@ -255,22 +271,26 @@ static int do_stats(struct cxlms_file *cf, union cxlms_ioc_buf *u)
 	return 0;
 }
 
-static int do_verify(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_verify(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_store_verify(cf->dev->store, &u->verify);
 }
 
-static int do_set_map(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_set_map(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_policy_set_map(cf, cf->dev->store, &u->set_map);
 }
 
-static int do_set_context(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_set_context(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_policy_set_context(cf, &u->set_context);
 }
 
-static int do_get_map(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_get_map(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	return cxlms_policy_get_map(cf, cf->dev->store, &u->get_map);
 }
@@ -305,10 +325,19 @@ static const struct cxlms_ioctl_op cxlms_ops[] = {
 	   do_write, check_none),
 	OP(CXLMS_CMD_TENSOR_SEAL, cxlms_ioc_tensor_seal, 0, true, true,
 	   do_seal, check_seal),
-	OP(CXLMS_CMD_FETCH, cxlms_ioc_fetch, 0, false, true, do_fetch,
-	   check_fetch),
-	OP(CXLMS_CMD_STATS, cxlms_ioc_stats, CXLMS_STATS_RESET, false, false,
-	   do_stats, check_stats),
+	[CXLMS_CMD_FETCH] = {
+		.size = sizeof(struct cxlms_ioc_fetch),
+		.min_size = sizeof(struct cxlms_ioc_fetch),
+		.needs_store = true, .bounce = true,
+		.fn = do_fetch, .check = check_fetch,
+	},
+	[CXLMS_CMD_STATS] = {
+		.size = sizeof(struct cxlms_ioc_stats),
+		/* Revision 3 appended media_errors. */
+		.min_size = offsetofend(struct cxlms_ioc_stats, out_bytes),
+		.flags = CXLMS_STATS_RESET,
+		.fn = do_stats, .check = check_stats,
+	},
 	[CXLMS_CMD_VERIFY] = {
 		.size = sizeof(struct cxlms_ioc_verify),
 		.min_size = sizeof(struct cxlms_ioc_verify),
@@ -323,7 +352,8 @@ static const struct cxlms_ioctl_op cxlms_ops[] = {
 	   true, do_get_map, check_get_map),
 };
 
-static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u)
+static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			bool nowait)
 {
 	struct cxlms_ioc_query *q = &u->query;
 	struct cxlms_tile_geom g = { .cols = 8, .tile_rows = 1 };
@@ -381,15 +411,20 @@ static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u)
  * and whether the caller may sleep on the attach lock.
  */
 
-/* The op of @cmd, or NULL (-ENOTTY) for anything we do not implement. */
-static const struct cxlms_ioctl_op *op_lookup(unsigned int cmd)
+/*
+ * The op of @cmd, or NULL (-ENOTTY) for anything we do not implement.  Two
+ * encodings (cxlms.h): the legacy one with the header's size, and since
+ * revision 3 _IOWR with the struct's real size, which cmd_prepare() then
+ * holds to the in-struct size.  *@sized tells which one @cmd is.
+ */
+static const struct cxlms_ioctl_op *op_lookup(unsigned int cmd, bool *sized)
 {
 	unsigned int nr = _IOC_NR(cmd);
 
-	/* The struct carries its size: the command number must match exactly. */
 	if (_IOC_TYPE(cmd) != CXLMS_IOC_TYPE || nr >= ARRAY_SIZE(cxlms_ops) ||
-	    !cxlms_ops[nr].fn || cmd != CXLMS_IOC(nr))
+	    !cxlms_ops[nr].fn || _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))
 		return NULL;
+	*sized = _IOC_SIZE(cmd) != sizeof(struct cxlms_ioc_hdr);
 	return &cxlms_ops[nr];
 }
 
@@ -414,7 +449,8 @@ static int cmd_prepare(unsigned int cmd, const struct cxlms_ioctl_op **opp,
 		       union cxlms_ioc_buf *u, u32 *usize,
 		       const void __user *uarg, const void *karg, u32 kmax)
 {
-	const struct cxlms_ioctl_op *op = op_lookup(cmd);
+	bool sized;
+	const struct cxlms_ioctl_op *op = op_lookup(cmd, &sized);
 	u32 size;
 	int ret;
 
@@ -428,6 +464,13 @@ static int cmd_prepare(unsigned int cmd, const struct cxlms_ioctl_op **opp,
 	else if (get_user(size, (const u32 __user *)uarg))
 		return -EFAULT;
 	if (size < op->min_size)
+		return -EINVAL;
+	/*
+	 * One size, said twice, must agree (what strace/seccomp see is true).
+	 * An io_uring payload carries its own size; its cmd_op only names
+	 * the command.
+	 */
+	if (sized && !karg && size != _IOC_SIZE(cmd))
 		return -EINVAL;
 	if (size > (karg ? kmax : PAGE_SIZE))
 		return -E2BIG;
@@ -448,12 +491,35 @@ static int cmd_prepare(unsigned int cmd, const struct cxlms_ioctl_op **opp,
 }
 
 /*
- * Run a prepared command under the attach lock.  @nowait: the caller must
- * not sleep on it (io_uring's non-blocking issue): -EAGAIN instead, before
+ * Run a prepared command under the attach lock (FETCH: under the fd's
+ * bounce lock first, the documented order).  @nowait: the caller must not
+ * sleep on either (io_uring's non-blocking issue): -EAGAIN instead, before
  * anything has happened, and io_uring retries from a worker.
  */
+static int cmd_locked(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
+		      union cxlms_ioc_buf *u, bool nowait, u64 gen);
+
 static int cmd_execute(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
-		       union cxlms_ioc_buf *u, bool nowait)
+		       union cxlms_ioc_buf *u, bool nowait, u64 gen)
+{
+	int ret;
+
+	if (op->bounce) {
+		if (nowait) {
+			if (!mutex_trylock(&cf->bounce_lock))
+				return -EAGAIN;
+		} else if (mutex_lock_killable(&cf->bounce_lock)) {
+			return -EINTR;
+		}
+	}
+	ret = cmd_locked(cf, op, u, nowait, gen);
+	if (op->bounce)
+		mutex_unlock(&cf->bounce_lock);
+	return ret;
+}
+
+static int cmd_locked(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
+		      union cxlms_ioc_buf *u, bool nowait, u64 gen)
 {
 	struct cxlms_dev *dev = cf->dev;
 	int ret;
@@ -470,8 +536,10 @@ static int cmd_execute(struct cxlms_file *cf, const struct cxlms_ioctl_op *op,
 	}
 	if (op->needs_store && !dev->store)
 		ret = -ENXIO;
+	else if (gen && gen != dev->attach_gen)
+		ret = -ESTALE;	/* queued before a DETACH (+ ATTACH) */
 	else
-		ret = op->fn(cf, u);
+		ret = op->fn(cf, u, nowait);
 	if (op->attach_write)
 		up_write(&dev->attach_lock);
 	else
@@ -490,7 +558,7 @@ long cxlms_cmd_user(struct cxlms_file *cf, unsigned int cmd,
 	ret = cmd_prepare(cmd, &op, &u, &usize, uarg, NULL, 0);
 	if (ret)
 		return ret;
-	ret = cmd_execute(cf, op, &u, nowait);
+	ret = cmd_execute(cf, op, &u, nowait, 0);
 	if (ret == -EAGAIN && nowait)
 		return ret;
 	if (ret && !(op->copy_out_on_error && ret != -ENXIO))
@@ -501,8 +569,10 @@ long cxlms_cmd_user(struct cxlms_file *cf, unsigned int cmd,
 	return ret;
 }
 
-int cxlms_cmd_fetch(struct cxlms_file *cf, const void *payload, u32 len,
-		    u64 out_max, bool nowait, struct cxlms_ioc_fetch *f)
+int cxlms_cmd_fetch(struct cxlms_file *cf, unsigned int cmd,
+		    const void *payload, u32 len,
+		    u64 out_max, bool nowait, u64 gen,
+		    struct cxlms_ioc_fetch *f)
 {
 	const struct cxlms_ioctl_op *op;
 	union cxlms_ioc_buf u;
@@ -510,7 +580,7 @@ int cxlms_cmd_fetch(struct cxlms_file *cf, const void *payload, u32 len,
 	u32 usize;
 	int ret;
 
-	ret = cmd_prepare(CXLMS_IOC_FETCH, &op, &u, &usize, NULL, payload, len);
+	ret = cmd_prepare(cmd, &op, &u, &usize, NULL, payload, len);
 	if (ret)
 		return ret;
 	/*
@@ -521,7 +591,7 @@ int cxlms_cmd_fetch(struct cxlms_file *cf, const void *payload, u32 len,
 		u.fetch.buf_len = out_max;
 		clamped = true;
 	}
-	ret = cmd_execute(cf, op, &u, nowait);
+	ret = cmd_execute(cf, op, &u, nowait, gen);
 	if (ret == -ENOSPC && clamped)
 		ret = -EOVERFLOW;
 	*f = u.fetch;

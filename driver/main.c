@@ -13,6 +13,7 @@
 #include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "cxlms_drv.h"
 
@@ -66,6 +67,79 @@ static struct attribute *cxlms_attrs[] = {
 };
 ATTRIBUTE_GROUPS(cxlms);
 
+/*
+ * debugfs cxlms/media: the attached store's backing bytes, for tests that
+ * play the other host on a shared pool (rewrite the superblock, directory
+ * or tiles under an attached store; /dev/mem cannot, IO_STRICT_DEVMEM).
+ * Reads go through cxlms_media_read(); no lock is held across user copies.
+ */
+#define CXLMS_MEDIA_CHUNK	PAGE_SIZE
+
+static ssize_t media_rw(struct file *file, char __user *ubuf, size_t len,
+			loff_t *ppos, bool write)
+{
+	struct cxlms_dev *dev = file->private_data;
+	struct cxlms_store *s;
+	void *buf;
+	ssize_t ret;
+
+	if (*ppos < 0)
+		return -EINVAL;
+	len = min_t(size_t, len, CXLMS_MEDIA_CHUNK);
+	buf = kmalloc(CXLMS_MEDIA_CHUNK, GFP_KERNEL_ACCOUNT);
+	if (!buf)
+		return -ENOMEM;
+	ret = -EFAULT;
+	if (write && copy_from_user(buf, ubuf, len))
+		goto out;
+	down_read(&dev->attach_lock);
+	s = dev->store;
+	if (!s) {
+		ret = -ENXIO;
+	} else if (*ppos >= s->bytes) {
+		ret = write ? -ENOSPC : 0;
+		len = 0;
+	} else {
+		len = min_t(u64, len, s->bytes - *ppos);
+		ret = 0;
+		if (write)
+			memcpy(s->base + *ppos, buf, len);
+		else
+			ret = cxlms_media_read(s, buf, *ppos, len);
+	}
+	up_read(&dev->attach_lock);
+	if (ret || !len)
+		goto out;
+	ret = -EFAULT;
+	if (!write && copy_to_user(ubuf, buf, len))
+		goto out;
+	*ppos += len;
+	ret = len;
+out:
+	kfree(buf);
+	return ret;
+}
+
+static ssize_t media_read(struct file *file, char __user *ubuf, size_t len,
+			  loff_t *ppos)
+{
+	return media_rw(file, ubuf, len, ppos, false);
+}
+
+static ssize_t media_write(struct file *file, const char __user *ubuf,
+			   size_t len, loff_t *ppos)
+{
+	return media_rw(file, (char __user *)ubuf, len, ppos, true);
+}
+
+static const struct file_operations media_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = media_read,
+	.write = media_write,
+	.llseek = default_llseek,
+};
+
 /* Test knobs of the CXL link model (see fetch.c); absent without debugfs. */
 static void cxlms_debugfs_init(struct cxlms_dev *dev)
 {
@@ -74,6 +148,10 @@ static void cxlms_debugfs_init(struct cxlms_dev *dev)
 			   &dev->link_bytes_per_sec);
 	debugfs_create_u64("link_latency_ns", 0600, dev->debugfs,
 			   &dev->link_latency_ns);
+	/* Tests: the next N media reads report poison (-EIO, media_errors). */
+	debugfs_create_atomic_t("inject_media_error", 0600, dev->debugfs,
+				&dev->inject_media_error);
+	debugfs_create_file("media", 0600, dev->debugfs, dev, &media_fops);
 }
 
 static int __init cxlms_init(void)

@@ -140,6 +140,9 @@ int cxlms_policy_check_set_map(struct cxlms_ioc_set_map *m)
 		return -EINVAL;
 	if (!m->n_tiles || !m->contexts || !m->maps)
 		return -EINVAL;
+	/* Sized before SET_MAP allocates n_tensors + 1 slots from it. */
+	if (m->n_tensors > CXLMS_DIR_CAPACITY_MAX)
+		return -EINVAL;
 	/* Both factors are u32: the product fits a u64. */
 	if (m->maps_len != (u64)m->n_contexts * m->n_tiles)
 		return -EINVAL;
@@ -246,7 +249,8 @@ int cxlms_policy_set_map(struct cxlms_file *cf, struct cxlms_store *s,
 	m->default_context = a->default_context;
 	m->n_tensors = a->n_tensors;
 	m->n_tiles = a->n_tiles;
-	m->tile_base = kvcalloc((size_t)a->n_tensors + 1, sizeof(u32), GFP_KERNEL);
+	m->tile_base = kvcalloc((size_t)a->n_tensors + 1, sizeof(u32),
+				GFP_KERNEL_ACCOUNT);
 	m->ctx = kvmalloc(ctx_bytes, GFP_KERNEL);
 	m->maps = kvmalloc(a->maps_len, GFP_KERNEL);
 	ret = -ENOMEM;
@@ -359,7 +363,7 @@ out:
  * bits.
  */
 int cxlms_policy_fetch(struct cxlms_file *cf, struct cxlms_store *s,
-		       struct cxlms_ioc_fetch *f)
+		       struct cxlms_ioc_fetch *f, bool nowait)
 {
 	struct cxlms_tensor *t = cxlms_store_tensor(s, f->tensor);
 	char name[CXLMS_MAP_NAME_MAX];
@@ -415,7 +419,7 @@ int cxlms_policy_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 		run.bits = bits[i];
 		run.buf = f->buf + written;
 		run.buf_len = f->buf_len - written;
-		ret = cxlms_fetch(cf, s, &run);
+		ret = cxlms_fetch(cf, s, &run, nowait);
 		written += run.bytes_written;
 		read += run.bytes_read;
 	}

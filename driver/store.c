@@ -18,6 +18,8 @@
 #include <linux/mm.h>
 #include <linux/overflow.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uuid.h>
@@ -42,22 +44,89 @@ static void store_persist(struct cxlms_store *s, const void *p, size_t len)
 	wmb();
 }
 
+/* Store bytes at @off, inside the store (offsets come from kernel state). */
+static u8 *media(struct cxlms_store *s, u64 off)
+{
+	return s->base + off;
+}
+
+/*
+ * Every read of the backing memory comes here: copy_mc_to_kernel() turns a
+ * poisoned line into a short copy (x86 with machine-check recovery; a plain
+ * memcpy elsewhere), which fails this request with -EIO, counts it in
+ * STATS.media_errors and leaves the host running.  debugfs
+ * cxlms/inject_media_error makes the next N reads fail the same way.
+ */
+int cxlms_media_read(struct cxlms_store *s, void *dst, u64 off, size_t len)
+{
+	struct cxlms_dev *dev = s->dev;
+	unsigned long left = 0;
+	u64 start = off;
+
+	/* Offsets are from validated kernel state: outside is a driver bug. */
+	if (WARN_ON_ONCE(off > s->bytes || len > s->bytes - off))
+		return -EIO;
+	if (atomic_add_unless(&dev->inject_media_error, -1, 0))
+		left = len ?: 1;
+	while (!left && len) {
+		unsigned int n = min_t(size_t, len, SZ_1G);
+
+		left = copy_mc_to_kernel(dst, media(s, off), n);
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	if (!left)
+		return 0;
+	atomic64_inc(&dev->media_errors);
+	pr_err_ratelimited("media error reading %zu bytes at store offset %llu\n",
+			   len, start);
+	return -EIO;
+}
+
+/* Write a kernel-built object to the media and make it durable. */
+static void media_write(struct cxlms_store *s, u64 off, const void *src,
+			size_t len)
+{
+	memcpy(media(s, off), src, len);
+	store_persist(s, media(s, off), len);
+}
+
+/* The superblock copy, resealed, to the media; the CRC covers our count. */
 static void store_update_sb(struct cxlms_store *s)
 {
-	struct cxlms_sb *sb = s->sb;
+	struct cxlms_sb *sb = &s->sb;
 
 	lockdep_assert_held(&s->meta_lock);
 	sb->dir_crc = cxlms_dir_crc(s->dir, sb->dir_count);
 	sb->generation++;
 	cxlms_sb_seal(sb);
-	store_persist(s, sb, sizeof(*sb));
+	media_write(s, 0, sb, sizeof(*sb));
+}
+
+/*
+ * Where tile @tile lies and how long it is: cxlms_dirent_tile() of the
+ * validated snapshot (a short last tile is smaller, format.md 1.2).
+ */
+static u64 tile_off(const struct cxlms_tensor *t, u32 tile)
+{
+	struct cxlms_tile_span sp;
+
+	return cxlms_dirent_tile(&t->d, tile, &sp, NULL) ? 0 : sp.off;
+}
+
+static u64 tile_len(const struct cxlms_tensor *t, u32 tile)
+{
+	struct cxlms_tile_span sp;
+
+	return cxlms_dirent_tile(&t->d, tile, &sp, NULL) ? 0 : sp.bytes;
 }
 
 static struct cxlms_tensor *tensor_new(const struct cxlms_dirent *d, u32 index)
 {
 	struct cxlms_tensor *t;
 
-	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
 	if (!t)
 		return NULL;
 	init_rwsem(&t->rwsem);
@@ -68,7 +137,9 @@ static struct cxlms_tensor *tensor_new(const struct cxlms_dirent *d, u32 index)
 	if (WARN_ON_ONCE(cxlms_tile_layout(&t->g, &t->l)))
 		goto err;
 	if (!(t->d.flags & CXLMS_DIRENT_SEALED)) {
-		t->written = bitmap_zalloc(t->d.n_tiles, GFP_KERNEL);
+		/* n_tiles can reach 2^32: kvcalloc, never a huge kmalloc. */
+		t->written = kvcalloc(BITS_TO_LONGS(t->d.n_tiles),
+				      sizeof(unsigned long), GFP_KERNEL_ACCOUNT);
 		if (!t->written)
 			goto err;
 	}
@@ -82,18 +153,13 @@ static void tensor_free(struct cxlms_tensor *t)
 {
 	if (!t)
 		return;
-	bitmap_free(t->written);
+	kvfree(t->written);
 	kfree(t);
 }
 
 static bool tensor_sealed(const struct cxlms_tensor *t)
 {
 	return t->d.flags & CXLMS_DIRENT_SEALED;
-}
-
-static u8 *tile_ptr(struct cxlms_store *s, const struct cxlms_tensor *t, u32 tile)
-{
-	return s->base + t->d.tile_off + (u64)tile * t->l.tile_bytes;
 }
 
 struct cxlms_tensor *cxlms_store_tensor(struct cxlms_store *s, u32 index)
@@ -123,6 +189,7 @@ static void store_free(struct cxlms_store *s)
 		memunmap(s->base);
 		release_mem_region(s->start, s->bytes);
 	}
+	kvfree(s->dir);
 	mutex_destroy(&s->meta_lock);
 	kfree(s);
 }
@@ -143,7 +210,7 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 	u64 crc_bytes = ALIGN(s->bytes / 128 + (u64)CXLMS_CRC_ALIGN * cap, PAGE_SIZE);
 	u64 policy_off = ALIGN(dir_end + crc_bytes, PAGE_SIZE);
 	u64 data_off = policy_off + CXLMS_POLICY_BYTES;
-	struct cxlms_sb *sb = (struct cxlms_sb *)s->base;
+	struct cxlms_sb *sb = &s->sb;
 
 	if (data_off + PAGE_SIZE > s->bytes) {
 		strscpy(why, "range too small for the directory capacity",
@@ -161,7 +228,7 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 	sb->dir_off = dir_off;
 	sb->dir_capacity = cap;
 	sb->dir_count = 0;
-	sb->dir_crc = cxlms_dir_crc((struct cxlms_dirent *)(s->base + dir_off), 0);
+	sb->dir_crc = cxlms_dir_crc(NULL, 0);
 	sb->default_group = a->default_group ?: CXLMS_GROUP_DEFAULT;
 	sb->data_off = data_off;
 	sb->data_bytes = s->bytes - data_off;
@@ -169,31 +236,62 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 	sb->policy_off = policy_off;
 	sb->policy_bytes = CXLMS_POLICY_BYTES;
 	cxlms_sb_seal(sb);
+	memcpy(s->base, sb, sizeof(*sb));
 	store_persist(s, s->base, data_off);
 	return 0;
 }
 
-/* Build the kernel view (tensors, allocation cursors) of a valid store. */
-static int store_load(struct cxlms_store *s, char *why)
+/*
+ * Snapshot, then validate: the superblock and the used directory entries
+ * are copied out of the media once and only the copies are checked and
+ * used, so a writer on a shared pool cannot change them in between.
+ */
+static int store_snapshot(struct cxlms_store *s, char *why)
 {
-	struct cxlms_sb *sb = (struct cxlms_sb *)s->base;
-	u32 i;
+	struct cxlms_sb *sb = &s->sb;
+	int ret;
 
+	ret = cxlms_media_read(s, sb, 0, sizeof(*sb));
+	if (ret) {
+		strscpy(why, "media error reading the superblock", CXLMS_WHY_LEN);
+		return ret;
+	}
+	ret = cxlms_sb_check(sb, s->bytes, why, CXLMS_WHY_LEN);
+	if (ret)
+		return ret;
 	if (sb->dir_capacity > CXLMS_DIR_CAPACITY_MAX) {
 		snprintf(why, CXLMS_WHY_LEN,
 			 "directory capacity %u above the module's limit %u",
 			 sb->dir_capacity, CXLMS_DIR_CAPACITY_MAX);
 		return -EOPNOTSUPP;
 	}
-	s->sb = sb;
-	s->dir = (struct cxlms_dirent *)(s->base + sb->dir_off);
+	s->dir = kvcalloc(max(sb->dir_capacity, 1u), sizeof(*s->dir),
+			  GFP_KERNEL_ACCOUNT);
+	if (!s->dir)
+		return -ENOMEM;
+	/* sb_check bounded dir_count <= dir_capacity inside the store. */
+	ret = cxlms_media_read(s, s->dir, sb->dir_off,
+			       (size_t)sb->dir_count * sizeof(*s->dir));
+	if (ret) {
+		strscpy(why, "media error reading the directory", CXLMS_WHY_LEN);
+		return ret;
+	}
+	return cxlms_dir_check_at(sb, s->dir, s->bytes, why, CXLMS_WHY_LEN);
+}
+
+/* Build the kernel view (tensors, cursors) from the validated copies. */
+static int store_load(struct cxlms_store *s, char *why)
+{
+	const struct cxlms_sb *sb = &s->sb;
+	u32 i;
+
 	s->dir_capacity = sb->dir_capacity;
 	s->readonly = sb->feature_ro_compat & ~CXLMS_FEAT_RO_COMPAT_KNOWN;
 	/* The CRC area as the store format defines it. */
 	s->crc_next = sb->dir_off + (u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
 	s->crc_end = sb->policy_bytes ? sb->policy_off : sb->data_off;
 	s->tensors = kvcalloc(max(s->dir_capacity, 1u), sizeof(*s->tensors),
-			      GFP_KERNEL);
+			      GFP_KERNEL_ACCOUNT);
 	if (!s->tensors)
 		return -ENOMEM;
 	for (i = 0; i < sb->dir_count; i++) {
@@ -208,6 +306,30 @@ static int store_load(struct cxlms_store *s, char *why)
 	return 0;
 }
 
+/*
+ * Is our claim inside a CXL region, not just a window?  request_mem_region()
+ * nests the claim in the deepest resource covering the whole range; cxl_core
+ * (6.1) gives each region's HPA range a "regionN" child of its window's
+ * IORES_DESC_CXL resource.  Unbacked window space has no such parent.  The
+ * region's commit state lives in cxl_core's private struct cxl_region (not
+ * in the headers a module builds against): libcxl checks it before ATTACH
+ * (cxlms attach).  Checked at ATTACH only: nothing here pins the region
+ * (cxl_core exports no reference on it to modules in 6.1).
+ */
+static bool in_cxl_region(const struct resource *claim)
+{
+	const struct resource *p, *region = NULL;
+
+	/* Other users (e.g. a pmem driver) may nest between region and us. */
+	for (p = claim->parent; p; p = p->parent) {
+		if (p->desc == IORES_DESC_CXL)
+			return region;
+		if (!region && p->name && !strncmp(p->name, "region", 6))
+			region = p;
+	}
+	return false;
+}
+
 int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 		       char *why)
 {
@@ -219,6 +341,7 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 	if (!s)
 		return -ENOMEM;
 	mutex_init(&s->meta_lock);
+	s->dev = dev;
 	s->bytes = a->bytes;
 
 	if (a->flags & CXLMS_ATTACH_RAM) {
@@ -247,6 +370,15 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 			ret = -EBUSY;
 			goto err;
 		}
+		if (!in_cxl_region(s->res)) {
+			snprintf(why, CXLMS_WHY_LEN,
+				 "range is not inside one CXL region (it lies in '%s')",
+				 s->res->parent && s->res->parent->name ?
+				 s->res->parent->name : "?");
+			release_mem_region(a->start, a->bytes);
+			ret = -EINVAL;
+			goto err;
+		}
 		s->base = memremap(a->start, a->bytes, MEMREMAP_WB);
 		if (!s->base) {
 			release_mem_region(a->start, a->bytes);
@@ -257,10 +389,17 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 		s->backing = CXLMS_BACKING_CXL;
 	}
 
-	if (a->flags & CXLMS_ATTACH_FORMAT)
+	if (a->flags & CXLMS_ATTACH_FORMAT) {
 		ret = store_format(s, a, why);
-	else
-		ret = cxlms_dir_check(s->base, s->bytes, why, CXLMS_WHY_LEN);
+		if (!ret) {
+			s->dir = kvcalloc(s->sb.dir_capacity, sizeof(*s->dir),
+					  GFP_KERNEL_ACCOUNT);
+			if (!s->dir)
+				ret = -ENOMEM;
+		}
+	} else {
+		ret = store_snapshot(s, why);
+	}
 	if (ret)
 		goto err;
 	ret = store_load(s, why);
@@ -268,6 +407,7 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 		goto err;
 
 	dev->store = s;
+	dev->attach_gen++;
 	pr_info("attached %s store: %llu bytes, %u tensors%s\n",
 		s->backing == CXLMS_BACKING_CXL ? "CXL" : "RAM", s->bytes,
 		s->count, s->readonly ? ", read-only" : "");
@@ -275,7 +415,7 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 
 err:
 	if (why[0])
-		pr_info("attach refused: %s\n", why);
+		pr_info_ratelimited("attach refused: %s\n", why);
 	store_free(s);
 	return ret;
 }
@@ -285,6 +425,7 @@ void cxlms_store_detach(struct cxlms_dev *dev)
 	struct cxlms_store *s = dev->store;
 
 	dev->store = NULL;
+	dev->attach_gen++;
 	if (s)
 		store_free(s);
 }
@@ -293,7 +434,7 @@ void cxlms_store_detach(struct cxlms_dev *dev)
 
 void cxlms_store_query(struct cxlms_store *s, struct cxlms_ioc_query *q)
 {
-	const struct cxlms_sb *sb = s->sb;
+	const struct cxlms_sb *sb = &s->sb;
 
 	mutex_lock(&s->meta_lock);
 	q->state = CXLMS_STATE_ATTACHED;
@@ -301,7 +442,9 @@ void cxlms_store_query(struct cxlms_store *s, struct cxlms_ioc_query *q)
 		q->state |= CXLMS_STATE_READONLY;
 	q->backing = s->backing;
 	q->tensor_count = sb->dir_count;
-	q->backing_start = s->backing == CXLMS_BACKING_CXL ? s->start : 0;
+	/* A physical address is for the administrator only. */
+	q->backing_start = s->backing == CXLMS_BACKING_CXL &&
+			   capable(CAP_SYS_ADMIN) ? s->start : 0;
 	q->backing_bytes = s->bytes;
 	q->store_bytes = sb->store_bytes;
 	q->generation = sb->generation;
@@ -338,33 +481,63 @@ static void tensor_info(const struct cxlms_tensor *t,
 	info->tile_bytes = t->l.tile_bytes;
 }
 
+/* Entries built per batch under meta_lock, copied out after dropping it. */
+#define CXLMS_LIST_BATCH	64
+
 int cxlms_store_list(struct cxlms_store *s, struct cxlms_ioc_tensor_list *tl)
 {
 	u8 __user *dst = u64_to_user_ptr(tl->entries);
-	struct cxlms_ioc_tensor_info info;
-	u32 i, n;
+	struct cxlms_dev *dev = s->dev;
+	struct cxlms_ioc_tensor_info *info;
+	u32 i, n, done, batch, count;
+	u64 generation, gen = dev->attach_gen;
 	int ret = 0;
 
-	/* Under meta_lock: entries and the generation form one snapshot. */
+	info = kvcalloc(CXLMS_LIST_BATCH, sizeof(*info), GFP_KERNEL_ACCOUNT);
+	if (!info)
+		return -ENOMEM;
+	/*
+	 * The user buffer may fault for ever (userfaultfd, FUSE): no lock is
+	 * held across copy_to_user, not even the attach lock (a DETACH queued
+	 * behind it would block every command); after the copy the attach
+	 * generation says whether @s is still attached (-ESTALE if not).
+	 * Each batch is consistent; the generation is the one of the first
+	 * batch, so a caller that sees it change on the next call re-lists
+	 * (CREATE/SEAL only append and set a flag).
+	 */
 	mutex_lock(&s->meta_lock);
-	if (tl->first > s->count) {
+	count = s->count;
+	generation = s->sb.generation;
+	mutex_unlock(&s->meta_lock);
+	if (tl->first > count) {
 		ret = -EINVAL;
 		goto out;
 	}
-	n = min(tl->count, s->count - tl->first);
-	for (i = 0; i < n; i++, dst += tl->entry_size) {
-		tensor_info(s->tensors[tl->first + i], &info);
-		if (copy_to_user(dst, &info, sizeof(info)) ||
-		    clear_user(dst + sizeof(info), tl->entry_size - sizeof(info))) {
-			ret = -EFAULT;
-			goto out;
+	n = min(tl->count, count - tl->first);
+	for (done = 0; done < n; done += batch) {
+		batch = min_t(u32, CXLMS_LIST_BATCH, n - done);
+		mutex_lock(&s->meta_lock);
+		for (i = 0; i < batch; i++)
+			tensor_info(s->tensors[tl->first + done + i], &info[i]);
+		mutex_unlock(&s->meta_lock);
+		up_read(&dev->attach_lock);
+		for (i = 0; i < batch && !ret; i++, dst += tl->entry_size) {
+			if (copy_to_user(dst, &info[i], sizeof(info[i])) ||
+			    clear_user(dst + sizeof(info[i]),
+				       tl->entry_size - sizeof(info[i])))
+				ret = -EFAULT;
 		}
+		down_read(&dev->attach_lock);
+		if (READ_ONCE(dev->attach_gen) != gen)
+			ret = -ESTALE;	/* @s may be freed: touch nothing */
+		if (ret)
+			goto out;
 	}
 	tl->count = n;
-	tl->total = s->count;
-	tl->generation = s->sb->generation;
+	tl->total = count;
+	tl->generation = generation;
 out:
-	mutex_unlock(&s->meta_lock);
+	kvfree(info);
 	return ret;
 }
 
@@ -403,7 +576,7 @@ static int create_dirent(const struct cxlms_store *s,
 	d->rows = rows;
 	d->cols = c->shape[c->ndim - 1];
 	if (c->fmt == CXLMS_FMT_INT8)
-		d->group_size = c->group_size ?: s->sb->default_group ?:
+		d->group_size = c->group_size ?: s->sb.default_group ?:
 				CXLMS_GROUP_DEFAULT;
 	d->tile_rows = c->tile_rows ?: cxlms_default_tile_rows(rows, d->cols);
 	if (!d->tile_rows || d->tile_rows > rows)
@@ -420,20 +593,12 @@ static int create_dirent(const struct cxlms_store *s,
 	return 0;
 }
 
-/* Bytes of tile @tile of @t: a short last tile is smaller (format.md 1.2). */
-static u64 tile_len(const struct cxlms_tensor *t, u32 tile)
-{
-	struct cxlms_tile_span sp;
-
-	return cxlms_dirent_tile(&t->d, tile, &sp, NULL) ? 0 : sp.bytes;
-}
-
 int cxlms_tensor_create(struct cxlms_store *s, struct cxlms_ioc_tensor_create *c)
 {
 	struct cxlms_dirent d = {};
 	struct cxlms_tile_layout l;
 	struct cxlms_tensor *t;
-	struct cxlms_sb *sb = s->sb;
+	struct cxlms_sb *sb = &s->sb;
 	u64 tiles_len, tile_off, tile_end, crc_off, crc_len;
 	u32 index;
 	int ret;
@@ -472,10 +637,10 @@ int cxlms_tensor_create(struct cxlms_store *s, struct cxlms_ioc_tensor_create *c
 	if (!t)
 		goto out;
 
-	memset(s->base + crc_off, 0, crc_len);
-	store_persist(s, s->base + crc_off, crc_len);
+	memset(media(s, crc_off), 0, crc_len);
+	store_persist(s, media(s, crc_off), crc_len);
 	s->dir[index] = d;
-	store_persist(s, &s->dir[index], sizeof(d));
+	media_write(s, sb->dir_off + (u64)index * sizeof(d), &d, sizeof(d));
 	sb->dir_count = index + 1;
 	sb->data_used = tile_end - sb->data_off;
 	/* A short last tile is a layout readers must know (format.md 1.2). */
@@ -526,7 +691,7 @@ int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w
 	struct cxlms_tensor *t = cxlms_store_tensor(s, w->tensor);
 	u32 n_elems, n_scales = 0, esize;
 	void *chunk = NULL;
-	u8 *tile;
+	u8 *tile = NULL;
 	int ret;
 
 	if (!t)
@@ -550,14 +715,17 @@ int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w
 		goto out;
 
 	ret = -ENOMEM;
-	chunk = kvmalloc(CXLMS_WRITE_CHUNK_ELEMS * 2, GFP_KERNEL);
-	if (!chunk)
+	chunk = kvmalloc(CXLMS_WRITE_CHUNK_ELEMS * 2, GFP_KERNEL_ACCOUNT);
+	/*
+	 * The tile is built in kernel memory (placement and finalize read
+	 * what they wrote) and copied to the media once: the media is never
+	 * read here, so neither poison nor another host's writes matter.
+	 */
+	tile = kvzalloc(tile_len(t, w->tile), GFP_KERNEL_ACCOUNT);
+	if (!chunk || !tile)
 		goto out;
 
-	/* Placement leaves unused bytes alone: start from a clear tile. */
 	__clear_bit(w->tile, t->written);
-	tile = tile_ptr(s, t, w->tile);
-	memset(tile, 0, tile_len(t, w->tile));
 	ret = write_elems(t, tile, n_elems, u64_to_user_ptr(w->data), chunk);
 	if (ret)
 		goto out;
@@ -576,23 +744,46 @@ int cxlms_tile_write(struct cxlms_store *s, const struct cxlms_ioc_tile_write *w
 		if (ret)
 			goto out;
 	}
-	store_persist(s, tile, tile_len(t, w->tile));
+	media_write(s, tile_off(t, w->tile), tile, tile_len(t, w->tile));
 	__set_bit(w->tile, t->written);
 	ret = 0;
 out:
 	up_write(&t->rwsem);
+	kvfree(tile);
 	kvfree(chunk);
 	return ret;
 }
 
 /* --- seal / verify --------------------------------------------------------- */
 
+/*
+ * CRC32C of tile @tile as it is on the media, read into @buf (a tile
+ * buffer); -EIO on a media error.
+ */
+static int tile_crc(struct cxlms_store *s, const struct cxlms_tensor *t,
+		    u32 tile, void *buf, u32 *crc)
+{
+	int ret = cxlms_media_read(s, buf, tile_off(t, tile), tile_len(t, tile));
+
+	if (!ret)
+		*crc = cxlms_crc32c(0, buf, tile_len(t, tile));
+	return ret;
+}
+
+/* Between tiles: let others run; a fatal signal ends the command. */
+static int tile_yield(void)
+{
+	cond_resched();
+	return fatal_signal_pending(current) ? -EINTR : 0;
+}
+
 int cxlms_tensor_seal(struct cxlms_store *s, u32 index)
 {
 	struct cxlms_tensor *t = cxlms_store_tensor(s, index);
 	struct cxlms_dirent d;
-	u8 *crcs;
-	u32 i;
+	__le32 *crcs = NULL;
+	void *buf = NULL;
+	u32 i, crc;
 	int ret = 0;
 
 	if (!t)
@@ -608,28 +799,80 @@ int cxlms_tensor_seal(struct cxlms_store *s, u32 index)
 		ret = -ENODATA;
 		goto out;
 	}
-	crcs = s->base + t->d.crc_off;
+	ret = -ENOMEM;
+	crcs = kvmalloc_array(t->d.n_tiles, sizeof(*crcs), GFP_KERNEL_ACCOUNT);
+	buf = kvmalloc(t->l.tile_bytes, GFP_KERNEL_ACCOUNT);
+	if (!crcs || !buf)
+		goto out;
+	/* CRCs of what the media holds now: a later VERIFY compares to it. */
 	for (i = 0; i < t->d.n_tiles; i++) {
-		u32 crc = cxlms_crc32c(0, tile_ptr(s, t, i), tile_len(t, i));
-
-		put_unaligned_le32(crc, crcs + 4ull * i);
-		cond_resched();
+		ret = tile_crc(s, t, i, buf, &crc);
+		if (!ret)
+			ret = tile_yield();
+		if (ret)
+			goto out;	/* still unsealed: SEAL can be retried */
+		crcs[i] = cpu_to_le32(crc);
 	}
-	store_persist(s, crcs, 4ull * t->d.n_tiles);
+	media_write(s, t->d.crc_off, crcs, 4ull * t->d.n_tiles);
 
+	/* Lock order: tensor rwsem, then meta_lock (cxlms_drv.h). */
 	mutex_lock(&s->meta_lock);
 	d = t->d;
 	d.flags |= CXLMS_DIRENT_SEALED;
 	cxlms_dirent_seal(&d);
 	s->dir[index] = d;
-	store_persist(s, &s->dir[index], sizeof(d));
+	media_write(s, s->sb.dir_off + (u64)index * sizeof(d), &d, sizeof(d));
 	store_update_sb(s);
-	t->d = d;
+	/*
+	 * FETCH reads the flag without the rwsem (fetch.c): release, so the
+	 * tiles and CRCs written before are visible to whoever sees SEALED.
+	 * Every other field of t->d is fixed at CREATE.
+	 */
+	t->d.entry_crc = d.entry_crc;
+	smp_store_release(&t->d.flags, d.flags);
 	mutex_unlock(&s->meta_lock);
-	bitmap_free(t->written);
+	kvfree(t->written);
 	t->written = NULL;
+	ret = 0;
 out:
 	up_write(&t->rwsem);
+	kvfree(buf);
+	kvfree(crcs);
+	return ret;
+}
+
+/* Recompute every tile CRC of a sealed tensor against its CRC array. */
+static int verify_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
+			struct cxlms_ioc_verify *v)
+{
+	void *buf = kvmalloc(t->l.tile_bytes, GFP_KERNEL_ACCOUNT);
+	__le32 want;
+	u32 i, got;
+	int ret = -ENOMEM;
+
+	if (!buf)
+		return ret;
+	for (i = 0; i < t->d.n_tiles; i++) {
+		ret = cxlms_media_read(s, &want, t->d.crc_off + 4ull * i,
+				       sizeof(want));
+		if (!ret)
+			ret = tile_crc(s, t, i, buf, &got);
+		if (ret == -EIO)
+			snprintf(v->why, sizeof(v->why),
+				 "tensor %.*s tile %u: media error",
+				 CXLMS_NAME_MAX, t->d.name, i);
+		if (!ret && got != le32_to_cpu(want)) {
+			snprintf(v->why, sizeof(v->why),
+				 "tensor %.*s tile %u checksum mismatch",
+				 CXLMS_NAME_MAX, t->d.name, i);
+			ret = -EBADMSG;
+		}
+		if (!ret)
+			ret = tile_yield();
+		if (ret)
+			break;
+	}
+	kvfree(buf);
 	return ret;
 }
 
@@ -638,14 +881,15 @@ static int verify_one(struct cxlms_store *s, struct cxlms_tensor *t,
 {
 	int ret;
 
-	down_read(&t->rwsem);
+	if (down_read_killable(&t->rwsem))
+		return -EINTR;
 	if (!tensor_sealed(t)) {
 		ret = -EBUSY;
 	} else {
-		ret = cxlms_tile_crc_check(s->base, &t->d, v->why, sizeof(v->why));
-		if (ret)
+		ret = verify_tiles(s, t, v);
+		if (ret == -EBADMSG || ret == -EIO)
 			v->bad_tensor = t->index;
-		else
+		else if (!ret)
 			v->checked++;
 	}
 	up_read(&t->rwsem);

@@ -13,7 +13,14 @@
  *   - the attach lock held for write (ATTACH/DETACH/validation running);
  *   - the link model on: its per-fetch stall then happens in parallel
  *     workers, so a batch's stalls overlap instead of adding up;
- *   - the fd's bounce buffer busy with another fetch (a hint only).
+ *   - anything else that would sleep, found by trying, not guessing: the
+ *     tensor and the fd's bounce buffer are trylocked, a buffer that must
+ *     grow is not allocated, and the user copy runs with page faults
+ *     disabled.  Counters are added only on completion, so the retry from
+ *     io-wq does not count a fetch twice.
+ * The first (nowait) issue records the store's attach generation in the
+ * command's pdu; the punted issue runs only against that same store
+ * (-ESTALE after a DETACH, even if an ATTACH followed).
  * Punted requests can still be cancelled (IORING_OP_ASYNC_CANCEL) until a
  * worker starts them.  Nothing is queued inside the driver: a request is
  * either running in some task or owned by io_uring, which holds the file
@@ -31,17 +38,39 @@ static_assert(sizeof(struct cxlms_ioc_fetch) <= CXLMS_URING_PAYLOAD);
 static_assert(sizeof(struct cxlms_uring_indirect) <= CXLMS_URING_PAYLOAD);
 static_assert(CXLMS_URING_PAYLOAD % sizeof(u64) == 0);
 
-static bool fetch_would_sleep(struct cxlms_file *cf)
+static bool link_model_on(struct cxlms_file *cf)
 {
 	struct cxlms_dev *dev = cf->dev;
 
-	if (READ_ONCE(dev->link_bytes_per_sec) || READ_ONCE(dev->link_latency_ns))
-		return true;
-	/*
-	 * Racy by design: a wrong guess costs a short wait on the mutex or a
-	 * needless trip to io-wq, never a wrong result.
-	 */
-	return mutex_is_locked(&cf->bounce_lock);
+	return READ_ONCE(dev->link_bytes_per_sec) ||
+	       READ_ONCE(dev->link_latency_ns);
+}
+
+/* What the nowait issue leaves in the pdu for the punted one. */
+struct cxlms_uring_pdu {
+	u64 magic;
+	u64 gen;
+};
+#define CXLMS_PDU_MAGIC	0x63786c6d73676e31ull	/* "cxlmsgn1" */
+static_assert(sizeof(struct cxlms_uring_pdu) <=
+	      sizeof_field(struct io_uring_cmd, pdu));
+
+/* The generation this request must see: recorded at its first issue. */
+static u64 uring_gen(struct io_uring_cmd *ioucmd, struct cxlms_file *cf,
+		     bool nowait)
+{
+	struct cxlms_uring_pdu *pdu = (void *)ioucmd->pdu;
+	u64 gen = 0;
+
+	if (nowait) {
+		pdu->magic = CXLMS_PDU_MAGIC;
+		/* 0 while detached: the punted issue then fails like any. */
+		pdu->gen = READ_ONCE(cf->dev->attach_gen);
+	} else if (pdu->magic == CXLMS_PDU_MAGIC) {
+		gen = pdu->gen;
+		pdu->magic = 0;
+	}
+	return gen;
 }
 
 /* The ioctl rules for the indirect payload's own header. */
@@ -69,6 +98,7 @@ int cxlms_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 	u64 payload[CXLMS_URING_PAYLOAD / sizeof(u64)];
 	struct cxlms_uring_indirect ind;
 	struct cxlms_ioc_fetch f = {};
+	u64 gen;
 	long ret;
 
 	/* Without SQE128 the command area is 16 bytes: no payload fits. */
@@ -82,18 +112,22 @@ int cxlms_uring_cmd(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 
 	switch (ioucmd->cmd_op) {
 	case CXLMS_IOC_FETCH:
-		if (nowait && fetch_would_sleep(cf))
+	case CXLMS_IOC(CXLMS_CMD_FETCH):
+		gen = uring_gen(ioucmd, cf, nowait);
+		if (nowait && link_model_on(cf))
 			return -EAGAIN;
 		/* The CQE's res is an s32: larger results fail up front. */
-		ret = cxlms_cmd_fetch(cf, payload, sizeof(payload), S32_MAX,
-				      nowait, &f);
+		ret = cxlms_cmd_fetch(cf, ioucmd->cmd_op, payload,
+				      sizeof(payload), S32_MAX,
+				      nowait, gen, &f);
 		if (!ret)
 			ret = f.bytes_written;
 		break;
 	case CXLMS_IOC_STATS:
+	case CXLMS_IOC(CXLMS_CMD_STATS):
 		ret = indirect_get(payload, &ind);
 		if (!ret)
-			ret = cxlms_cmd_user(cf, CXLMS_IOC_STATS,
+			ret = cxlms_cmd_user(cf, ioucmd->cmd_op,
 					     u64_to_user_ptr(ind.arg), nowait);
 		break;
 	default:

@@ -164,7 +164,8 @@ static int probe_uring(struct cxlms_async *q)
 
 	if (!sqe)
 		return -EBUSY;
-	fill_sqe_cmd(sqe, q->store->fd, CXLMS_IOC_STATS, &ind, sizeof(ind), 0);
+	fill_sqe_cmd(sqe, q->store->fd, cxlms_kernel_cmd(CXLMS_CMD_STATS, st.size),
+		     &ind, sizeof(ind), 0);
 	rc = io_uring_submit_and_wait(&q->ring, 1);
 	if (rc < 0)
 		return rc;
@@ -360,7 +361,8 @@ static void submit_uring(struct cxlms_async *q, const struct cxlms_async_req *r)
 	q->slots[slot].user_data = r->user_data;
 	q->slots[slot].busy = true;
 	q->inflight++;
-	fill_sqe_cmd(sqe, q->store->fd, CXLMS_IOC_FETCH, &f, sizeof(f), slot);
+	fill_sqe_cmd(sqe, q->store->fd, cxlms_kernel_cmd(CXLMS_CMD_FETCH, f.size),
+		     &f, sizeof(f), slot);
 }
 
 int cxlms_async_submit(struct cxlms_async *q, const struct cxlms_async_req *reqs,

@@ -30,14 +30,45 @@
 /* A directory that changes under us three times in a row is a busy writer. */
 #define LIST_RETRIES	3
 
-int cxlms_kernel_ioctl(int fd, unsigned int nr, void *arg)
+/*
+ * Command encoding: ABI revision 3 modules take _IOWR with the struct's
+ * real size (what strace and seccomp show); older ones only the legacy
+ * header-sized encoding and answer -ENOTTY to the new one.  The first
+ * command that gets -ENOTTY is retried the legacy way; if that works, the
+ * process stays on it (there is one cxlms module per machine).
+ */
+static int legacy_encoding;
+
+unsigned int cxlms_kernel_cmd(unsigned int nr, uint32_t size)
+{
+	if (__atomic_load_n(&legacy_encoding, __ATOMIC_RELAXED) ||
+	    size > _IOC_SIZEMASK)
+		return CXLMS_IOC(nr);
+	return _IOWR(CXLMS_IOC_TYPE, nr, char[size]);
+}
+
+static int kernel_ioctl_enc(int fd, unsigned int cmd, unsigned int nr, void *arg)
 {
 	int rc;
 
 	do {
-		rc = ioctl(fd, CXLMS_IOC(nr), arg);
+		rc = ioctl(fd, cmd, arg);
 	} while (rc < 0 && errno == EINTR && nr != CXLMS_CMD_FETCH);
 	return rc < 0 ? -errno : 0;
+}
+
+int cxlms_kernel_ioctl(int fd, unsigned int nr, void *arg)
+{
+	uint32_t size = ((const struct cxlms_ioc_hdr *)arg)->size;
+	unsigned int cmd = cxlms_kernel_cmd(nr, size);
+	int rc = kernel_ioctl_enc(fd, cmd, nr, arg);
+
+	if (rc == -ENOTTY && cmd != CXLMS_IOC(nr)) {
+		rc = kernel_ioctl_enc(fd, CXLMS_IOC(nr), nr, arg);
+		if (rc != -ENOTTY)
+			__atomic_store_n(&legacy_encoding, 1, __ATOMIC_RELAXED);
+	}
+	return rc;
 }
 
 /*
@@ -377,6 +408,37 @@ const struct cxlms_backend_ops cxlms_kernel_backend = {
 	.get_stats = kernel_get_stats,
 	.reset_stats = kernel_reset_stats,
 };
+
+/*
+ * Media reads that failed with poison since the module loaded (device-wide,
+ * STATS media_errors, ABI revision 3).  A store file has no such count: 0.
+ */
+int cxlms_store_get_media_errors(struct cxlms_store *s, uint64_t *count)
+{
+	struct cxlms_ioc_query q = { .size = sizeof(q) };
+	struct cxlms_ioc_stats ks = {
+		.size = sizeof(ks), .tensor = CXLMS_TENSOR_ALL,
+	};
+	int rc;
+
+	if (!s || !count)
+		return -EINVAL;
+	*count = 0;
+	if (s->ops != &cxlms_kernel_backend)
+		return 0;
+	rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_QUERY, &q);
+	if (!rc && q.abi_revision < 3)
+		rc = -EOPNOTSUPP;	/* the module does not count them */
+	if (!rc)
+		rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_STATS, &ks);
+	if (rc) {
+		cxlms_err(s->ctx, "%s: media error count: %s", s->path,
+			  strerror(-rc));
+		return rc;
+	}
+	*count = ks.media_errors;
+	return 0;
+}
 
 /* --- precision maps (ABI revision 2, docs/uapi.md) -------------------------- */
 

@@ -331,6 +331,12 @@ struct cxlms_stats {
 };
 int cxlms_store_get_stats(struct cxlms_store *store, struct cxlms_stats *st);
 int cxlms_tensor_get_stats(struct cxlms_tensor *t, struct cxlms_stats *st);
+/*
+ * Kernel backend: media reads that failed with poison (requests that got
+ * -EIO) since the module loaded, device-wide; 0 for store files;
+ * -EOPNOTSUPP from a module before ABI revision 3.
+ */
+int cxlms_store_get_media_errors(struct cxlms_store *store, uint64_t *count);
 int cxlms_store_reset_stats(struct cxlms_store *store);
 
 /* --- kernel backend / regions: /dev/cxlmsN on a CXL region ------------- */

@@ -107,6 +107,8 @@ extern const struct cxlms_backend_ops cxlms_kernel_backend;
 
 /* ioctl(fd, CXLMS_IOC(nr), arg): 0 or -errno; EINTR retried except FETCH. */
 int cxlms_kernel_ioctl(int fd, unsigned int nr, void *arg);
+/* The ioctl (and uring cmd_op) encoding of command @nr for a @size struct. */
+unsigned int cxlms_kernel_cmd(unsigned int nr, uint32_t size);
 /* -ENOTTY (logged) if the character device @st is not a cxlms device. */
 int cxlms_kernel_check_node(struct cxlms_ctx *ctx, const char *path,
 			    const struct stat *st);

@@ -50,7 +50,7 @@ ksft() {
 
 dev_ok() {
 	[ -c /dev/cxlms0 ] && [ "$(stat -c %a /dev/cxlms0)" = 600 ] &&
-		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 2 ]
+		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 3 ]
 }
 
 # rmmod must fail while an fd is open (fops.owner pins the module).
@@ -71,7 +71,7 @@ rmmod_free() {
 echo "TAP version 13"
 echo "# cxlms guest run, boot $boot, region ${CXLMS_REGION:-none} at ${start:-?} size ${size:-?}"
 step "insmod cxlms.ko" insmod ./cxlms.ko
-step "/dev/cxlms0: char device, mode 0600, abi_revision 2" dev_ok
+step "/dev/cxlms0: char device, mode 0600, abi_revision 3" dev_ok
 if [ -z "$start" ] || [ -z "$size" ]; then
 	not_ok "CXL region provided by qemu/init (CXLMS_REGION_START/SIZE unset)"
 fi
@@ -81,9 +81,14 @@ case $boot in
 	if [ -n "$start" ]; then
 		step "fresh region refused: not a cxlms store (EMEDIUMTYPE)" \
 			./cxlms-guest-store expect-refused "$start" "$size" EMEDIUMTYPE
+		# The window is larger than the region: the space after it is
+		# unbacked (writes there are dropped), not a place for a store.
+		step "window space outside the CXL region refused (EINVAL)" \
+			./cxlms-guest-store expect-refused "$((start + size))" 16777216 EINVAL
 	fi
 	ksft cxlms_ioctl_test ram
 	ksft cxlms_fetch_test ram
+	ksft cxlms_media_test ram
 	step "io_uring: uring_cmd FETCH/STATS, libcxlms async API, batching benchmark" sh ./uring.sh
 	if [ -n "$start" ]; then
 		step "libcxlms store files in the region: validated, served like the file backend" \
@@ -92,6 +97,7 @@ case $boot in
 			ok "attach CXL region with FORMAT"
 			ksft cxlms_ioctl_test cxl
 			ksft cxlms_fetch_test cxl
+			ksft cxlms_media_test cxl
 			step "detach CXL region" ./cxlms-guest-store detach
 		else
 			not_ok "attach CXL region with FORMAT"

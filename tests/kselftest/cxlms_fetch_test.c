@@ -564,7 +564,8 @@ static int fuzz_one(int fd, const struct fuzz_mem *m, uint64_t *st)
 		memcpy(arg, &size, 4);
 	if ((r >> 4) % 2)
 		memset(arg + 4, 0, 4);	/* flags 0 half of the time */
-	if (cmd == CXLMS_IOC_DETACH)
+	/* Either encoding (ABI 3 also takes _IOWR with the real size). */
+	if (_IOC_TYPE(cmd) == CXLMS_IOC_TYPE && _IOC_NR(cmd) == CXLMS_CMD_DETACH)
 		arg[7] |= 0x80;
 	if ((r >> 6) % 16 == 0)
 		arg = (uint8_t *)(uintptr_t)fuzz_ptr(m, st);

@@ -126,9 +126,16 @@ static struct cxlms_ioc_set_map good_map(FIXTURE_DATA(pol) *self)
 	return m;
 }
 
+/* SET_MAP encoded with the struct's own size (ABI revision 3). */
+static unsigned long set_map_cmd(uint32_t size)
+{
+	return _IOC(_IOC_READ | _IOC_WRITE, CXLMS_IOC_TYPE, CXLMS_CMD_SET_MAP,
+		    size & _IOC_SIZEMASK);
+}
+
 static int set_map(int fd, struct cxlms_ioc_set_map *m)
 {
-	return cxt_ioctl(fd, CXLMS_IOC_SET_MAP, m);
+	return cxt_ioctl(fd, set_map_cmd(m->size), m);
 }
 
 static int set_context(int fd, const char *name)
@@ -225,9 +232,12 @@ TEST_F(pol, set_map_size)
 	m.size = sizeof(big);
 	memcpy(big, &m, sizeof(m));
 	big[sizeof(m) + 3] = 1;
-	EXPECT_EQ(-E2BIG, cxt_ioctl(self->fd, CXLMS_IOC_SET_MAP, big));
+	EXPECT_EQ(-E2BIG, cxt_ioctl(self->fd, set_map_cmd(sizeof(big)), big));
 	big[sizeof(m) + 3] = 0;	/* a zero tail is fine */
-	EXPECT_EQ(0, cxt_ioctl(self->fd, CXLMS_IOC_SET_MAP, big));
+	EXPECT_EQ(0, cxt_ioctl(self->fd, set_map_cmd(sizeof(big)), big));
+	/* The same struct under the pre-revision-3 encoding. */
+	m = good_map(self);
+	EXPECT_EQ(0, cxt_ioctl(self->fd, CXLMS_IOC(CXLMS_CMD_SET_MAP), &m));
 }
 
 TEST_F(pol, set_map_flags)

@@ -8,7 +8,8 @@ KSFT_HDRS    := $(KSFT_INC)/kselftest_harness.h $(KSFT_INC)/kselftest.h
 KSFT_UTIL_OBJ := $(O)/tests/kselftest/cxlms_util.o
 KSFT_BINS     := $(O)/tests/kselftest/cxlms_ioctl_test \
 		 $(O)/tests/kselftest/cxlms_fetch_test \
-		 $(O)/tests/kselftest/cxlms_policy_test
+		 $(O)/tests/kselftest/cxlms_policy_test \
+		 $(O)/tests/kselftest/cxlms_media_test
 KSFT_OBJS     := $(KSFT_BINS:%=%.o) $(KSFT_UTIL_OBJ)
 
 $(KSFT_HDRS) &:

@@ -711,6 +711,30 @@ static void test_pieces_stop(void **state)
 	assert_int_equal(st.plane_bytes[3], fx->dev ? 400 : 2 * 512 / 8 + 200);
 }
 
+/*
+ * Media error count: a store file has none; the kernel backend (ABI 3)
+ * reads STATS media_errors, and a clean fetch adds nothing to it.
+ */
+static void test_media_errors(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t before = UINT64_MAX, after = UINT64_MAX;
+	int64_t size = cxlms_fetch_size(fx->t[0], 0, 1, 8, CXLMS_OUT_PLANES, 0);
+	uint8_t *buf = malloc((size_t)size);
+
+	assert_int_equal(cxlms_store_get_media_errors(NULL, &before), -EINVAL);
+	assert_int_equal(cxlms_store_get_media_errors(fx->s, NULL), -EINVAL);
+	assert_int_equal(cxlms_store_get_media_errors(fx->s, &before), 0);
+	if (!strcmp(cxlms_store_get_backend(fx->s), "file"))
+		assert_int_equal(before, 0);
+	assert_true(size > 0);
+	assert_true(cxlms_fetch_tiles(fx->s, fx->t[0], 0, 1, 8, CXLMS_OUT_PLANES,
+				      0, buf, (size_t)size) >= 0);
+	assert_int_equal(cxlms_store_get_media_errors(fx->s, &after), 0);
+	assert_int_equal(after, before);
+	free(buf);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -727,6 +751,7 @@ int main(void)
 		T(test_many_tensors),
 		T(test_pieces_match_fetch),
 		T(test_pieces_stop),
+		T(test_media_errors),
 	};
 
 	return cmocka_run_group_tests_name("lib_fetch", tests, NULL, NULL);

@@ -114,9 +114,16 @@
  *   VERIFY also copy it back when the command itself (not the validation
  *   of its struct) fails, so @why explains the refusal.
  *
- * The size is carried in the struct, not in the command number: every
- * command is _IOWR(CXLMS_IOC_TYPE, nr, struct cxlms_ioc_hdr), so a struct
- * can grow without changing its command.  Pointers travel as __aligned_u64
+ * Command encoding (ABI revision 3): CXLMS_IOC_<CMD> is
+ * _IOWR(CXLMS_IOC_TYPE, nr, struct cxlms_ioc_<cmd>), so strace and seccomp
+ * see the real struct size.  The size field stays the authority: the kernel
+ * takes _IOC_SIZE(cmd) == @size for any size it accepts, so a caller built
+ * against an older (shorter) struct sends _IOWR with its own sizeof and a
+ * struct can still grow.  The revision 1-2 encoding, CXLMS_IOC(nr) =
+ * _IOWR(CXLMS_IOC_TYPE, nr, struct cxlms_ioc_hdr) whatever the struct, is
+ * still accepted, so binaries built before revision 3 keep working; a
+ * module before revision 3 answers -ENOTTY to the new encoding and
+ * libcxlms then retries with the old one.  Pointers travel as __aligned_u64
  * (cast through uintptr_t), which keeps the layout identical for 32-bit
  * callers (compat_ioctl needs no translation).
  */
@@ -124,7 +131,7 @@
 /* Type byte of the cxlms ioctls (free in ioctl-number.rst of Linux 6.1). */
 #define CXLMS_IOC_TYPE		0xC5
 /* Bumped when commands or fields are added; userspace reads it by QUERY. */
-#define CXLMS_ABI_REVISION	2
+#define CXLMS_ABI_REVISION	3
 
 /* Command numbers: only ever grow, never reused. */
 #define CXLMS_CMD_QUERY		0x00
@@ -152,7 +159,10 @@ struct cxlms_ioc_hdr {
 	__u32 flags;
 };
 
+/* Revision 1-2 encoding (still accepted): the header's size for every command. */
 #define CXLMS_IOC(nr)		_IOWR(CXLMS_IOC_TYPE, nr, struct cxlms_ioc_hdr)
+/* Revision 3 encoding: the command's own struct. */
+#define CXLMS_IOC_SZ(nr, type)	_IOWR(CXLMS_IOC_TYPE, nr, type)
 
 /* Tensor index meaning "the whole device" (STATS) or "every tensor" (VERIFY). */
 #define CXLMS_TENSOR_ALL	0xffffffffu
@@ -207,7 +217,8 @@ struct cxlms_ioc_hdr {
  *	assemble (its kernel bounce buffer)
  * @backing: CXLMS_BACKING_* of the attached store
  * @tensor_count: tensors in the directory
- * @backing_start: host physical start of a CXL backing (0 otherwise)
+ * @backing_start: host physical start of a CXL backing; 0 for a RAM backing
+ *	and, from revision 3, for callers without CAP_SYS_ADMIN
  * @backing_bytes: bytes of the backing range or RAM
  * @store_bytes: superblock store_bytes
  * @generation: superblock generation (bumped by CREATE and SEAL)
@@ -505,6 +516,8 @@ struct cxlms_ioc_fetch {
  * @plane_bytes: output: bytes read by plane, 0 = most significant
  * @side_bytes: output: scale and table bytes read
  * @out_bytes: output: bytes written to callers
+ * @media_errors: output (revision 3): media reads that failed with poison
+ *	(requests that returned -EIO); device-wide, whatever @tensor is
  */
 struct cxlms_ioc_stats {
 	__u32 size;
@@ -515,6 +528,7 @@ struct cxlms_ioc_stats {
 	__aligned_u64 plane_bytes[CXLMS_MAX_PLANES];
 	__aligned_u64 side_bytes;
 	__aligned_u64 out_bytes;
+	__aligned_u64 media_errors;
 };
 
 /**
@@ -539,16 +553,16 @@ struct cxlms_ioc_verify {
 	char why[CXLMS_WHY_LEN];
 };
 
-#define CXLMS_IOC_QUERY		CXLMS_IOC(CXLMS_CMD_QUERY)
-#define CXLMS_IOC_ATTACH	CXLMS_IOC(CXLMS_CMD_ATTACH)
-#define CXLMS_IOC_DETACH	CXLMS_IOC(CXLMS_CMD_DETACH)
-#define CXLMS_IOC_TENSOR_LIST	CXLMS_IOC(CXLMS_CMD_TENSOR_LIST)
-#define CXLMS_IOC_TENSOR_CREATE	CXLMS_IOC(CXLMS_CMD_TENSOR_CREATE)
-#define CXLMS_IOC_TILE_WRITE	CXLMS_IOC(CXLMS_CMD_TILE_WRITE)
-#define CXLMS_IOC_TENSOR_SEAL	CXLMS_IOC(CXLMS_CMD_TENSOR_SEAL)
-#define CXLMS_IOC_FETCH		CXLMS_IOC(CXLMS_CMD_FETCH)
-#define CXLMS_IOC_STATS		CXLMS_IOC(CXLMS_CMD_STATS)
-#define CXLMS_IOC_VERIFY	CXLMS_IOC(CXLMS_CMD_VERIFY)
+#define CXLMS_IOC_QUERY		CXLMS_IOC_SZ(CXLMS_CMD_QUERY, struct cxlms_ioc_query)
+#define CXLMS_IOC_ATTACH	CXLMS_IOC_SZ(CXLMS_CMD_ATTACH, struct cxlms_ioc_attach)
+#define CXLMS_IOC_DETACH	CXLMS_IOC_SZ(CXLMS_CMD_DETACH, struct cxlms_ioc_detach)
+#define CXLMS_IOC_TENSOR_LIST	CXLMS_IOC_SZ(CXLMS_CMD_TENSOR_LIST, struct cxlms_ioc_tensor_list)
+#define CXLMS_IOC_TENSOR_CREATE	CXLMS_IOC_SZ(CXLMS_CMD_TENSOR_CREATE, struct cxlms_ioc_tensor_create)
+#define CXLMS_IOC_TILE_WRITE	CXLMS_IOC_SZ(CXLMS_CMD_TILE_WRITE, struct cxlms_ioc_tile_write)
+#define CXLMS_IOC_TENSOR_SEAL	CXLMS_IOC_SZ(CXLMS_CMD_TENSOR_SEAL, struct cxlms_ioc_tensor_seal)
+#define CXLMS_IOC_FETCH		CXLMS_IOC_SZ(CXLMS_CMD_FETCH, struct cxlms_ioc_fetch)
+#define CXLMS_IOC_STATS		CXLMS_IOC_SZ(CXLMS_CMD_STATS, struct cxlms_ioc_stats)
+#define CXLMS_IOC_VERIFY	CXLMS_IOC_SZ(CXLMS_CMD_VERIFY, struct cxlms_ioc_verify)
 
 /**
  * DOC: io_uring interface (IORING_OP_URING_CMD)
@@ -729,8 +743,8 @@ struct cxlms_ioc_get_map {
 	char context[CXLMS_MAP_NAME_MAX];
 };
 
-#define CXLMS_IOC_SET_MAP	CXLMS_IOC(CXLMS_CMD_SET_MAP)
-#define CXLMS_IOC_SET_CONTEXT	CXLMS_IOC(CXLMS_CMD_SET_CONTEXT)
-#define CXLMS_IOC_GET_MAP	CXLMS_IOC(CXLMS_CMD_GET_MAP)
+#define CXLMS_IOC_SET_MAP	CXLMS_IOC_SZ(CXLMS_CMD_SET_MAP, struct cxlms_ioc_set_map)
+#define CXLMS_IOC_SET_CONTEXT	CXLMS_IOC_SZ(CXLMS_CMD_SET_CONTEXT, struct cxlms_ioc_set_context)
+#define CXLMS_IOC_GET_MAP	CXLMS_IOC_SZ(CXLMS_CMD_GET_MAP, struct cxlms_ioc_get_map)
 
 #endif /* _UAPI_LINUX_CXLMS_H */
