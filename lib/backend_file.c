@@ -191,7 +191,7 @@ static int file_verify_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
 		uint32_t want;
 
 		memcpy(&want, fb->map + t->d.crc_off + 4ull * i, sizeof(want));
-		if (cxlms_crc32c(0, tile_ptr(s, t, i), t->layout.tile_bytes) != want) {
+		if (cxlms_simd_crc32c(0, tile_ptr(s, t, i), t->layout.tile_bytes) != want) {
 			snprintf(why, why_len, "tensor '%s': tile %u checksum mismatch",
 				 t->d.name, i);
 			return -CXLMS_ECHECKSUM;

@@ -21,6 +21,7 @@
 #include "store_format.h"
 #include "bitplane.h"
 #include "writer.h"
+#include "simd/simd.h"
 
 #define BAD_TILE 2
 
@@ -190,9 +191,27 @@ static void test_store_setting(void **state)
 	assert_int_equal(cxlms_store_set_verify(NULL, 1), -EINVAL);
 }
 
+/* The SSE4.2 CRC verify uses is the codec's CRC32C, at every alignment. */
+static void test_crc_hw_equals_codec(void **state)
+{
+	static uint8_t data[4096 + 64];
+	uint64_t seed = 77;
+	unsigned int off, len;
+
+	(void)state;
+	for (off = 0; off < sizeof(data); off++)
+		data[off] = (uint8_t)tu_rng(&seed);
+	assert_int_equal(cxlms_simd_crc32c(0, "123456789", 9), 0xe3069283);
+	for (off = 0; off < 16; off++)
+		for (len = 0; len < 4096; len += 1 + len / 3)
+			assert_int_equal(cxlms_simd_crc32c(0x1234 * off, data + off, len),
+					 cxlms_crc32c(0x1234 * off, data + off, len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc_hw_equals_codec),
 		cmocka_unit_test(test_flag_off_old_behaviour),
 		cmocka_unit_test(test_rows_flag),
 		cmocka_unit_test(test_store_setting),

@@ -285,7 +285,7 @@ static void run_fetch_verify(const struct job *j)
 	uint32_t t;
 
 	for (t = j->t0; t < j->t1; t++) {
-		x ^= cxlms_crc32c(0, tile_at(s, t), s->l.tile_bytes);
+		x ^= cxlms_simd_crc32c(0, tile_at(s, t), s->l.tile_bytes);
 		if (cxlms_simd_fetch_tile(tile_at(s, t), &s->g, s->n, j->k, j->out,
 					  CXLMS_RECON_DEFAULT, j->out_buf, out_len) < 0) {
 			fprintf(stderr, "cxlms-bench: %s fetch k=%u out=%u failed\n",
