@@ -174,7 +174,8 @@ int64_t cxlms_fetch_tiles(struct cxlms_store *store, struct cxlms_tensor *t,
  *	a byte, its trailing bits zero).  Valid only during the call.
  * @side, @side_len: the tile's side data, the same for every piece: the
  *	bytes cxlms_fetch() writes after the data (INT8 scales and levels at
- *	cxlms_fetch_info()'s scales_off/levels_off minus data_len); 0 bytes
+ *	cxlms_fetch_info()'s scales_off/levels_off minus data_len, which
+ *	land on 64-byte aligned addresses for every k); 0 bytes
  *	for 16-bit stores and for F32/BF16 output
  */
 struct cxlms_piece {
