@@ -17,11 +17,12 @@
 #define FETCH_BATCH_BYTES	(64u << 20)
 
 struct fetch_args {
-	const char *store_path, *tensor_name, *out_path, *tiles_arg;
+	const char *store_path, *tensor_name, *out_path, *tiles_arg, *rows_arg;
 	const char *context;		/* --context: cxlms_set_context() */
 	unsigned int bits, out, recon;
 	uint64_t first, count;		/* count 0: all tiles */
-	bool data_only, stats;
+	bool data_only, stats, verify;
+	uint64_t row0, nrows;		/* --rows: nrows > 0 */
 };
 
 /*
@@ -123,7 +124,8 @@ static int sink_close(struct sink *s, bool ok)
 }
 
 /* Long-only options: no short letter that would go undocumented. */
-enum { OPT_TILE = 256, OPT_TILES, OPT_ALL, OPT_OUT, OPT_CONTEXT };
+enum { OPT_TILE = 256, OPT_TILES, OPT_ALL, OPT_OUT, OPT_CONTEXT, OPT_ROWS,
+       OPT_VERIFY };
 
 static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 		      struct fetch_args *a)
@@ -132,6 +134,8 @@ static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 		{ "tile", required_argument, NULL, OPT_TILE },
 		{ "tiles", required_argument, NULL, OPT_TILES },
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "rows", required_argument, NULL, OPT_ROWS },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "bits", required_argument, NULL, 'b' },
 		{ "out", required_argument, NULL, OPT_OUT },
 		{ "context", required_argument, NULL, OPT_CONTEXT },
@@ -175,6 +179,23 @@ static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 			a->first = 0;
 			a->count = 0;
 			selectors++;
+			break;
+		case OPT_ROWS:
+			a->rows_arg = optarg;
+			colon = strchr(optarg, ':');
+			if (!colon)
+				return cli_usage_err("--rows: '%s' is not FIRST:COUNT", optarg);
+			*colon = '\0';
+			if (!cli_parse_u64("--rows FIRST", optarg, 0, UINT64_MAX - 1,
+					   &a->row0) ||
+			    !cli_parse_u64("--rows COUNT", colon + 1, 1, UINT64_MAX,
+					   &a->nrows))
+				return EXIT_USAGE;
+			*colon = ':';
+			selectors++;
+			break;
+		case OPT_VERIFY:
+			a->verify = true;
 			break;
 		case OPT_CONTEXT:
 			if (!cli_check_context_name("--context", optarg))
@@ -230,7 +251,7 @@ static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
 	a->store_path = argv[optind];
 	a->tensor_name = argv[optind + 1];
 	if (selectors > 1)
-		return cli_usage_err("--tile, --tiles and --all exclude each other");
+		return cli_usage_err("--tile, --tiles, --rows and --all exclude each other");
 	if (!have_bits)
 		return cli_usage_err("missing --bits K");
 	if (!have_out)
@@ -254,6 +275,17 @@ static int check_request(struct cxlms_tensor *t, struct fetch_args *a)
 	if (a->bits != CXLMS_BITS_POLICY && a->bits > planes)
 		return cli_usage_err("--bits %u: tensor '%s' has %u planes (--bits 1..%u)",
 				     a->bits, name, planes, planes);
+	if (a->rows_arg) {
+		uint64_t rows = cxlms_tensor_get_rows(t);
+
+		if (a->row0 >= rows || a->nrows > rows - a->row0)
+			return cli_usage_err("--rows %s: tensor '%s' has rows 0..%" PRIu64,
+					     a->rows_arg, name, rows - 1);
+		/* The tiles the rows are in, for the checks and --stats. */
+		a->first = a->row0 / cxlms_tensor_get_tile_rows(t);
+		a->count = (a->row0 + a->nrows - 1) / cxlms_tensor_get_tile_rows(t) -
+			   a->first + 1;
+	}
 	if (!a->count)
 		a->count = tiles;
 	if (a->first >= tiles || a->count > tiles - a->first) {
@@ -327,6 +359,111 @@ static void print_stats(struct cxlms_tensor *t, const struct fetch_args *a, FILE
 	fprintf(f, "output:       %" PRIu64 " bytes\n", st.out_bytes);
 }
 
+/*
+ * --rows: cxlms_fetch_rows() in chunks that end on tile boundaries (a
+ * chunk ending inside a tile would split its block in two), so the output
+ * is that of one call over the whole range.
+ */
+static int fetch_rows(struct cxlms_store *store, struct cxlms_tensor *t,
+		      const struct fetch_args *a)
+{
+	uint64_t tr = cxlms_tensor_get_tile_rows(t), row = a->row0;
+	uint64_t end = a->row0 + a->nrows;
+	int64_t one = cxlms_fetch_rows_size(t, 0, tr, a->bits, a->out, a->recon);
+	uint64_t chunk_tiles = one > 0 ? FETCH_BATCH_BYTES / (uint64_t)one : 1;
+	struct cxlms_rows_opts o = { .size = sizeof(o) };
+	int64_t ss = cxlms_fetch_rows_scratch_size(t, a->bits, a->out, a->recon, NULL);
+	struct sink sink;
+	char *buf = NULL;
+	size_t cap = 0;
+	int rc = EXIT_OK, err;
+
+	if (!chunk_tiles)
+		chunk_tiles = 1;
+	if (ss < 0) {
+		cli_err("%s: tensor '%s': %s", a->store_path, a->tensor_name,
+			strerror((int)-ss));
+		return EXIT_ERROR;
+	}
+	o.scratch = malloc((size_t)ss);
+	o.scratch_len = (size_t)ss;
+	if (!o.scratch) {
+		cli_err("%s: out of memory", a->tensor_name);
+		return EXIT_ERROR;
+	}
+	err = sink_open(&sink, a->out_path);
+	if (err < 0) {
+		cli_err("%s: %s", a->out_path, strerror(-err));
+		free(o.scratch);
+		return EXIT_ERROR;
+	}
+	while (row < end && rc == EXIT_OK) {
+		uint64_t stop = (row / tr + chunk_tiles) * tr, n;
+		int64_t size, got;
+
+		if (stop > end)
+			stop = end;
+		n = stop - row;
+		size = cxlms_fetch_rows_size(t, row, n, a->bits, a->out, a->recon);
+		if (size > 0 && (uint64_t)size > cap) {
+			free(buf);
+			cap = (size_t)size;
+			buf = malloc(cap);
+			if (!buf) {
+				cli_err("%s: out of memory for %" PRId64 " bytes",
+					a->tensor_name, size);
+				rc = EXIT_ERROR;
+				break;
+			}
+		}
+		got = size < 0 ? size : cxlms_fetch_rows(store, t, row, n, a->bits, a->out,
+							   a->recon, buf, cap, &o);
+		if (got == -EBADMSG) {
+			cli_err("%s: %s", a->store_path, cxlms_fetch_last_error());
+			rc = EXIT_CHECKSUM;
+			break;
+		}
+		if (got < 0) {
+			cli_err("%s: tensor '%s' rows %" PRIu64 "..%" PRIu64 ": %s",
+				a->store_path, a->tensor_name, row, stop - 1,
+				strerror((int)-got));
+			rc = EXIT_ERROR;
+			break;
+		}
+		if (a->data_only) {
+			/* Only each block's data: one block per tile of the chunk. */
+			int nb = cxlms_fetch_rows_blocks(t, row, n, a->bits, a->out,
+							 a->recon, NULL, 0);
+			struct cxlms_rows_block *bl =
+				nb > 0 ? calloc((size_t)nb, sizeof(*bl)) : NULL;
+
+			err = bl ? 0 : -ENOMEM;
+			if (bl)
+				nb = cxlms_fetch_rows_blocks(t, row, n, a->bits, a->out,
+							     a->recon, bl, (unsigned int)nb);
+			for (int i = 0; bl && i < nb && !err; i++)
+				err = write_all(sink.fd, buf + bl[i].off + bl[i].info.data_off,
+						bl[i].info.data_len);
+			free(bl);
+		} else {
+			err = write_all(sink.fd, buf, (size_t)got);
+		}
+		if (err < 0) {
+			cli_err("%s: write failed: %s", a->out_path, strerror(-err));
+			rc = EXIT_ERROR;
+		}
+		row = stop;
+	}
+	err = sink_close(&sink, rc == EXIT_OK);
+	if (err < 0 && rc == EXIT_OK) {
+		cli_err("%s: %s", a->out_path, strerror(-err));
+		rc = EXIT_ERROR;
+	}
+	free(buf);
+	free(o.scratch);
+	return rc;
+}
+
 static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 {
 	struct cxlms_store *store = NULL;
@@ -376,6 +513,15 @@ static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 		cxlms_store_unref(store);
 		return rc;
 	}
+	if (a.verify)
+		cxlms_store_set_verify(store, 1);
+	if (a.rows_arg) {
+		rc = fetch_rows(store, t, &a);
+		if (rc == EXIT_OK && a.stats)
+			print_stats(t, &a, !strcmp(a.out_path, "-") ? stderr : stdout);
+		cxlms_store_unref(store);
+		return rc;
+	}
 
 	/* Batches of whole tiles keep memory bounded for any tensor size. */
 	one = (uint64_t)cxlms_fetch_size(t, (unsigned int)a.first, 1, a.bits, a.out,
@@ -407,6 +553,11 @@ static int fetch_main(int argc, char **argv, struct cxlms_ctx *ctx)
 
 		got = cxlms_fetch_tiles(store, t, first, n, a.bits, a.out, a.recon, buf,
 					(size_t)size);
+		if (got == -EBADMSG) {
+			cli_err("%s: %s", a.store_path, cxlms_fetch_last_error());
+			rc = EXIT_CHECKSUM;
+			break;
+		}
 		if (got < 0) {
 			cli_err("%s: tensor '%s' tiles %u..%u: %s", a.store_path,
 				a.tensor_name, first, first + n - 1, strerror((int)-got));
@@ -438,11 +589,11 @@ const struct cli_cmd cmd_fetch = {
 	.summary = "read tiles of a tensor at k bits into a raw file",
 	.fn = fetch_main,
 	.help =
-	"usage: cxlms fetch [-v] STORE TENSOR [--tile I | --tiles FIRST:COUNT | --all]\n"
-	"                   --bits K|policy [--context NAME]\n"
+	"usage: cxlms fetch [-v] STORE TENSOR [--tile I | --tiles FIRST:COUNT |\n"
+	"                   --rows FIRST:COUNT | --all] --bits K|policy [--context NAME]\n"
 	"                   --out planes|packed|int|f32|bf16\n"
 	"                   [--recon floor|midpoint|table|default] [--data-only]\n"
-	"                   [--stats] -o FILE\n"
+	"                   [--stats] [--verify] -o FILE\n"
 	"\n"
 	"Read the top K bit-planes of tiles of TENSOR and write the fetch output,\n"
 	"raw little-endian, to FILE: one block per tile, back to back (see\n"
@@ -454,6 +605,9 @@ const struct cli_cmd cmd_fetch = {
 	"Options:\n"
 	"  --tile I             one tile\n"
 	"  --tiles FIRST:COUNT  COUNT tiles from FIRST\n"
+	"  --rows FIRST:COUNT   COUNT rows from row FIRST: one block per tile the\n"
+	"                       rows are in, laid out as a tile of those rows\n"
+	"                       (f32/bf16: just the rows); whole tiles are read\n"
 	"  --all                every tile (the default)\n"
 	"  -b, --bits K         planes to read, 1..planes of the tensor's format;\n"
 	"                       policy: each tile at the bits cxlmsd's precision\n"
@@ -473,6 +627,9 @@ const struct cli_cmd cmd_fetch = {
 	"                       gives plain row-major int8 codes)\n"
 	"  -s, --stats          print bytes read per plane, side bytes and bytes\n"
 	"                       out (on stdout; on stderr when -o -)\n"
+	"  --verify             check the CRC32C of every tile read first (reads\n"
+	"                       all its planes); a mismatch names the tensor and\n"
+	"                       tile and exits 6\n"
 	"  -v, --verbose        library messages at info level (-vv: debug)\n"
 	"  -h, --help           this help\n"
 	"\n"

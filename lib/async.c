@@ -389,7 +389,12 @@ int cxlms_async_submit(struct cxlms_async *q, const struct cxlms_async_req *reqs
 			posted++;
 			continue;
 		}
-		if (q->uring && uring_eligible(r)) {
+		/*
+		 * Verify on (cxlms_store_set_verify): the CRC check is a
+		 * VERIFY ioctl before the fetch, so the request runs inline.
+		 */
+		if (q->uring && uring_eligible(r) &&
+		    !__atomic_load_n(&q->store->verify, __ATOMIC_RELAXED)) {
 			submit_uring(q, r);
 			continue;
 		}

@@ -354,6 +354,30 @@ static int kernel_verify(struct cxlms_store *s)
 	return 0;
 }
 
+/*
+ * FETCH returns decoded output, not the tile bytes the CRC covers, so the
+ * check is the module's: VERIFY of the whole tensor (every tile's CRC, not
+ * just the fetched ones; the module names the tile in @why).
+ */
+static int kernel_verify_tiles(struct cxlms_store *s, struct cxlms_tensor *t,
+			       unsigned int first, unsigned int count,
+			       char *why, size_t why_len)
+{
+	struct cxlms_ioc_verify v = {
+		.size = sizeof(v),
+		.tensor = t->index,
+	};
+	int rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_VERIFY, &v);
+
+	(void)first;
+	(void)count;
+	if (rc) {
+		v.why[sizeof(v.why) - 1] = '\0';
+		snprintf(why, why_len, "%s", v.why[0] ? v.why : strerror(-rc));
+	}
+	return rc;
+}
+
 static int stats_ioctl(struct cxlms_store *s, unsigned int tensor,
 		       unsigned int flags, struct cxlms_stats *st)
 {
@@ -405,6 +429,7 @@ const struct cxlms_backend_ops cxlms_kernel_backend = {
 	.close = kernel_close,
 	.fetch_tiles = kernel_fetch_tiles,
 	.verify = kernel_verify,
+	.verify_tiles = kernel_verify_tiles,
 	.get_stats = kernel_get_stats,
 	.reset_stats = kernel_reset_stats,
 };

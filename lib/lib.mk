@@ -2,7 +2,8 @@
 # compiled in.  Static archive for in-tree users, shared object with a
 # version script (only the cxlms_* API is exported), pkg-config file.
 LIB_SRCS := lib/policy.c lib/libcxlms.c lib/backend_file.c lib/quant.c lib/safetensors.c \
-	    lib/writer.c lib/import.c lib/backend_kernel.c lib/cxl_region.c
+	    lib/writer.c lib/import.c lib/backend_kernel.c lib/cxl_region.c \
+	    lib/rows.c
 LIB_SRCS += lib/metadata.c
 # Batched fetches (async API) on liburing.
 LIB_SRCS += lib/async.c

@@ -676,6 +676,12 @@ int64_t cxlms_fetch_tiles(struct cxlms_store *store, struct cxlms_tensor *t,
 
 	if (!store || !t || t->store != store)
 		return -EINVAL;
+	/* cxlms_store_set_verify(): before a byte of the range is used. */
+	if (count && first < t->d.n_tiles && count <= t->d.n_tiles - first) {
+		rc = cxlms_fetch_verify(store, t, first, count, 0);
+		if (rc)
+			return rc;
+	}
 	if (bits == CXLMS_BITS_POLICY)
 		return cxlms_policy_fetch_tiles(store, t, first, count, out, recon,
 						buf, len);
@@ -750,7 +756,8 @@ static int pieces_from_whole(struct cxlms_store *store, struct cxlms_tensor *t,
 {
 	uint32_t n = cxlms_dirent_tile_elems(&t->d, tile), e;
 	unsigned int w = cxlms_out_elem_bits(t->layout.n_planes, c->p.bits, out);
-	uint8_t *buf = malloc(fl->total);
+	/* 64-byte aligned: the side data's aligned offsets stay aligned. */
+	uint8_t *buf = aligned_alloc(64, (fl->total + 63) / 64 * 64);
 	int64_t got;
 	int rc = 0;
 
@@ -798,6 +805,8 @@ int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
 		bits = bits8;
 	}
 	rc = tile_layout_of(t, tile, bits, out, recon, &fl);
+	if (!rc)
+		rc = cxlms_fetch_verify(store, t, tile, 1, 0);
 	if (rc)
 		return rc;
 	n = cxlms_dirent_tile_elems(&t->d, tile);
@@ -818,14 +827,19 @@ int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
 		/* One allocation: the piece buffer (cache lines), then side data. */
 		buf_len = (elems * w / 8 + CXLMS_SIMD_PIECE_SLACK + 63) / 64 * 64;
 		/* aligned_alloc() wants a multiple of the alignment. */
-		buf = aligned_alloc(64, buf_len + (fl.total - fl.data_len + 63) / 64 * 64);
+		buf = aligned_alloc(64, buf_len + (fl.total - fl.data_len + 63) / 64 * 64 + 64);
 		if (!buf)
 			return -ENOMEM;
-		c.p.side = buf + buf_len;
+		/*
+		 * Side data starts at fetch offset data_len: placed at the
+		 * same offset modulo 64, its scales and levels (64-byte
+		 * aligned fetch offsets) are aligned too, for every k.
+		 */
+		c.p.side = buf + buf_len + fl.data_len % 64;
 		c.p.side_len = fl.total - fl.data_len;
 		rc = store->ops->fetch_pieces(store, t, tile, bits, out, recon,
 					      (uint32_t)elems, buf, buf_len,
-					      buf + buf_len, fl.total - fl.data_len,
+					      (void *)c.p.side, c.p.side_len,
 					      piece_to_consumer, &c);
 		free(buf);
 	}

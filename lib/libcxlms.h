@@ -202,7 +202,8 @@ int64_t cxlms_fetch_tiles(struct cxlms_store *store, struct cxlms_tensor *t,
  *	a byte, its trailing bits zero).  Valid only during the call.
  * @side, @side_len: the tile's side data, the same for every piece: the
  *	bytes cxlms_fetch() writes after the data (INT8 scales and levels at
- *	cxlms_fetch_info()'s scales_off/levels_off minus data_len); 0 bytes
+ *	cxlms_fetch_info()'s scales_off/levels_off minus data_len, which
+ *	land on 64-byte aligned addresses for every k); 0 bytes
  *	for 16-bit stores and for F32/BF16 output
  */
 struct cxlms_piece {
@@ -239,6 +240,133 @@ int cxlms_fetch_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
 		       unsigned int tile, unsigned int bits, unsigned int out,
 		       unsigned int recon, size_t piece_bytes,
 		       cxlms_piece_fn fn, void *arg);
+
+/* --- row ranges and verified fetches (LIBCXLMS_1.2) --------------------- */
+
+/* cxlms_rows_opts.flags */
+#define CXLMS_FETCH_VERIFY	(1u << 0)	/* check the CRC of every tile read */
+#define CXLMS_FETCH_ROW_PIECES	(1u << 1)	/* pieces hold whole rows */
+
+/**
+ * struct cxlms_rows_opts - optional arguments of the row fetches
+ * @size: sizeof(struct cxlms_rows_opts): fields are only ever added at
+ *	the end, and a caller's smaller struct reads as zero beyond @size
+ * @flags: CXLMS_FETCH_*
+ * @scratch, @scratch_len: working memory of at least
+ *	cxlms_fetch_rows_scratch_size() bytes (any alignment), so that the
+ *	fetch never allocates; NULL: the library allocates per call
+ * @piece_bytes: cxlms_fetch_rows_pieces(): output bytes per piece, as
+ *	for cxlms_fetch_pieces() (0: 8 KiB); with CXLMS_FETCH_ROW_PIECES
+ *	rounded down to whole rows, at least one
+ */
+struct cxlms_rows_opts {
+	uint32_t size;
+	uint32_t flags;
+	void *scratch;
+	size_t scratch_len;
+	size_t piece_bytes;
+};
+
+/**
+ * struct cxlms_rows_block - the part of a row range that one tile holds
+ * @tile: the tile
+ * @bits: planes read (CXLMS_BITS_POLICY resolved per tile)
+ * @row_first: the block's first row, as a row of the tensor
+ * @tile_row: the same row counted from the tile's first row
+ * @rows: rows in the block
+ * @off: where the block starts in cxlms_fetch_rows()'s output
+ * @info: the block's layout, offsets from @off: exactly what a tile of
+ *	these rows alone would give (cxlms_fetch_info()): data, then for
+ *	INT8 the block rows' fp16 scales and the tile's levels, each at a
+ *	64-byte aligned offset.  @info.bytes_read is what fetching the
+ *	block reads: the whole tile's @bits planes and side data.
+ */
+struct cxlms_rows_block {
+	unsigned int tile, bits;
+	uint64_t row_first;
+	uint32_t tile_row, rows;
+	uint64_t off;
+	struct cxlms_fetch_info info;
+};
+
+/*
+ * Rows [row0, row0 + n) of @t split by tile.  Fills up to @max blocks and
+ * returns how many there are in all (0 for n == 0), or -errno: -ERANGE the
+ * range does not lie inside the tensor's rows, others as
+ * cxlms_fetch_info().  @blocks may be NULL with @max 0.
+ */
+int cxlms_fetch_rows_blocks(struct cxlms_tensor *t, uint64_t row0, uint64_t n,
+			    unsigned int bits, unsigned int out,
+			    unsigned int recon, struct cxlms_rows_block *blocks,
+			    unsigned int max);
+/* Bytes cxlms_fetch_rows() writes for the range, or -errno (as above). */
+int64_t cxlms_fetch_rows_size(struct cxlms_tensor *t, uint64_t row0,
+			      uint64_t n, unsigned int bits, unsigned int out,
+			      unsigned int recon);
+/*
+ * Scratch the row fetches of @t need with these arguments and @opts (may
+ * be NULL: sync fetch, default piece size): enough for any row range and,
+ * for CXLMS_BITS_POLICY, any precision the policy may choose.  Query it
+ * once per (tensor, output) when the engine is set up.
+ */
+int64_t cxlms_fetch_rows_scratch_size(struct cxlms_tensor *t,
+				      unsigned int bits, unsigned int out,
+				      unsigned int recon,
+				      const struct cxlms_rows_opts *opts);
+
+/*
+ * Fetch rows [row0, row0 + n) of @t into @buf: the blocks of
+ * cxlms_fetch_rows_blocks() back to back.  For F32/BF16 output, and INT
+ * output of 16-bit formats, that is just the rows, row-major.  Tiles stay
+ * the unit of reading: each covering tile is fetched whole at its bits
+ * into the scratch (its planes cannot be cut at a row: the format keeps
+ * one contiguous plane per tile) and the rows are copied out, so the
+ * counters count one tile fetch per block with the whole tile's bytes.
+ * Returns bytes written (0 for n == 0) or -errno: -ERANGE range outside
+ * the tensor, -ENOSPC @len or the scratch too small (nothing written),
+ * -EBADMSG a tile checksum does not match (verify on: the flag or
+ * cxlms_store_set_verify(); cxlms_fetch_last_error() names the tile),
+ * and cxlms_fetch()'s.
+ */
+int64_t cxlms_fetch_rows(struct cxlms_store *store, struct cxlms_tensor *t,
+			 uint64_t row0, uint64_t n, unsigned int bits,
+			 unsigned int out, unsigned int recon, void *buf,
+			 size_t len, const struct cxlms_rows_opts *opts);
+/*
+ * The same rows in pieces, in order, each in the scratch while @fn runs:
+ * struct cxlms_piece as for cxlms_fetch_pieces() (@elem_first counts from
+ * the tile's first element, @data starts at bit 0 of the piece, @side is
+ * the whole tile's side data: the scales of element e are in its row
+ * e / cols, at 64-byte aligned offsets).  A piece never spans two tiles;
+ * with CXLMS_FETCH_ROW_PIECES every piece is whole rows, otherwise
+ * pieces are multiples of 512 elements from the block start except each
+ * block's last.  PLANES output is -EINVAL.  Returns 0, @fn's non-zero
+ * answer, or -errno before the first piece of the failing tile.
+ */
+int cxlms_fetch_rows_pieces(struct cxlms_store *store, struct cxlms_tensor *t,
+			    uint64_t row0, uint64_t n, unsigned int bits,
+			    unsigned int out, unsigned int recon,
+			    cxlms_piece_fn fn, void *arg,
+			    const struct cxlms_rows_opts *opts);
+
+/*
+ * Verify on every fetch through @store (cxlms_fetch*, the row fetches,
+ * async requests): each tile read has its CRC32C checked first, and a
+ * mismatch fails the fetch with -EBADMSG.  The CRC covers the whole tile,
+ * so a verified fetch reads all planes of the tile, not k
+ * (docs/performance.md).  Kernel stores: the module's VERIFY of the
+ * tensor.  Returns the previous setting.
+ */
+int cxlms_store_set_verify(struct cxlms_store *store, int on);
+/*
+ * The calling thread's reason for its last fetch that failed with
+ * -EBADMSG ("tensor 'x': tile 3 checksum mismatch"), or "" if none.
+ */
+const char *cxlms_fetch_last_error(void);
+
+/* Decoding PACKED/PLANES/INT output: INT8 scale groups per row, fp16 scale. */
+unsigned int cxlms_tensor_get_groups_per_row(struct cxlms_tensor *t);
+float cxlms_fp16_to_float(uint16_t h);
 
 /* --- async: batched tile fetches through io_uring (docs/async.md) ------- */
 

@@ -74,6 +74,8 @@ struct cxlms_store;
  * @fetch_pieces: optional; cxlms_simd_fetch_pieces() for one tile (see
  *	lib/simd/simd.h), -EOPNOTSUPP before any piece if it cannot
  * @verify: full integrity check (tile CRCs)
+ * @verify_tiles: CRC of tiles [first, first + count) of @t before a fetch
+ *	reads them; -EBADMSG with the reason in @why
  * @get_stats, @reset_stats: counters (@t NULL: the whole store)
  */
 struct cxlms_backend_ops {
@@ -95,6 +97,9 @@ struct cxlms_backend_ops {
 				      const void *data, uint64_t len),
 			    void *arg);
 	int (*verify)(struct cxlms_store *s);
+	int (*verify_tiles)(struct cxlms_store *s, struct cxlms_tensor *t,
+			    unsigned int first, unsigned int count, char *why,
+			    size_t why_len);
 	int (*get_stats)(struct cxlms_store *s, struct cxlms_tensor *t,
 			 struct cxlms_stats *st);
 	int (*reset_stats)(struct cxlms_store *s);
@@ -153,7 +158,33 @@ struct cxlms_store {
 	/* lib/metadata.c: validated copy of the metadata area, or why not */
 	struct cxlms_meta *meta;
 	int meta_err;
+	/* cxlms_store_set_verify(): CRC-check every tile a fetch reads */
+	int verify;
 };
+
+/*
+ * The rows tile @tile of @t holds: the one place that knows (the last
+ * tile may be short).  Row fetches and verify use nothing else.
+ */
+static inline uint32_t cxlms_tile_row_count(const struct cxlms_tensor *t,
+					    unsigned int tile, uint64_t *first_row)
+{
+	if (first_row)
+		*first_row = (uint64_t)tile * t->d.tile_rows;
+	return cxlms_dirent_tile_elems(&t->d, tile) / (uint32_t)t->d.cols;
+}
+
+/* Tile of tensor row @row and the row counted from the tile's first. */
+static inline unsigned int cxlms_row_tile(const struct cxlms_tensor *t,
+					  uint64_t row, uint32_t *tile_row)
+{
+	*tile_row = (uint32_t)(row % t->d.tile_rows);
+	return (unsigned int)(row / t->d.tile_rows);
+}
+
+/* Verify tiles [first, first + count) if @flags or the store asks: 0 or -EBADMSG. */
+int cxlms_fetch_verify(struct cxlms_store *s, struct cxlms_tensor *t,
+		       unsigned int first, unsigned int count, unsigned int flags);
 
 /*
  * Build the tensor objects from a validated directory (copied), with their

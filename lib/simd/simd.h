@@ -58,6 +58,11 @@ int cxlms_simd_place_16(void *tile, const struct cxlms_tile_geom *g,
 			cxlms_u32 n_elems, cxlms_u32 elem_off,
 			const cxlms_u16 *vals, cxlms_u32 count);
 
+/*
+ * cxlms_crc32c() with SSE4.2's crc32 instruction where the CPU has it
+ * (independent of CXLMS_FORCE_ISA: the result is the same either way).
+ */
+cxlms_u32 cxlms_simd_crc32c(cxlms_u32 crc, const void *buf, cxlms_u64 len);
 /* Name of the variant in use ("portable", "avx2", "avx512", "gfni"). */
 const char *cxlms_simd_isa_name(void);
 /* Why CXLMS_FORCE_ISA was not honoured, or NULL. */

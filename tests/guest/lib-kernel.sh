@@ -161,6 +161,33 @@ lk_fetch_cli() {
 	[ "$lk_bad" -eq 0 ] && [ "$lk_n" -gt 0 ]
 }
 
+# cxlms fetch --rows --verify from the device == from the file, for every
+# tensor: rows across the first tile boundary (row 0 of a one-tile
+# tensor), packed output with side data at 3 bits, and int at full planes.
+lk_rows_verify() {
+	lk_n=0 lk_bad=0
+	for v in $LK_VARIANTS; do
+		f=$(lk_file "$v")
+		if [ "$v" = int8 ]; then full=8; else full=16; fi
+		lk_rows "$f" | while read -r t _ _ _ _ tiles _; do
+			n=${tiles%%x*} tr=${tiles##*x}
+			if [ "$n" -ge 2 ]; then r="$((tr - 1)):2"; else r="0:1"; fi
+			for c in "3 packed" "$full int"; do
+				set -- $c
+				$LK_CXLMS fetch $LK_DEV "$t" --rows "$r" -b "$1" --out "$2" --verify \
+					-o "$LK_TMP/rd.bin" 2>"$LK_TMP/rd.err" &&
+				$LK_CXLMS fetch "$f" "$t" --rows "$r" -b "$1" --out "$2" \
+					-o "$LK_TMP/rf.bin" 2>>"$LK_TMP/rd.err" &&
+				cmp -s "$LK_TMP/rd.bin" "$LK_TMP/rf.bin" ||
+					{ echo "# rows mismatch: $t --rows $r -b $1 --out $2"
+					  sed 's/^/#   /' "$LK_TMP/rd.err"; echo bad; }
+			done
+		done
+	done >"$LK_TMP/rows.log"
+	grep -v '^bad$' "$LK_TMP/rows.log"
+	! grep -q '^bad$' "$LK_TMP/rows.log"
+}
+
 # The exhaustive comparison: every k, out, recon of every tensor, bytes
 # and counters, through libcxlms in one process.
 lk_compare_all() {
@@ -241,6 +268,8 @@ elif [ "${CXLMS_BOOT:-1}" = 1 ]; then
 			lk_fetch_cli
 		step "lib-kernel: libcxlms kernel == file backend: every tensor x k x out x recon, bytes and counters" \
 			lk_compare_all
+		step "lib-kernel: cxlms fetch --rows --verify $LK_DEV == file --rows for every tensor" \
+			lk_rows_verify
 		step "lib-kernel: cxlms stats $LK_DEV: device-wide counters" lk_device_stats
 		step "lib-kernel: store uuid recorded in the store for boot 2" lk_mark_uuid
 		echo "# lib-kernel: store uuid $(lk_uuid $LK_DEV)"

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "simd/simd.h"
+#include "store_format.h"
 #include "bench.h"
 
 #define MiB (1024.0 * 1024.0)
@@ -271,6 +272,28 @@ static void run_fetch(const struct job *j)
 static void run_fetch_use(const struct job *j)
 {
 	fetch_tiles(j, 1);
+}
+
+/*
+ * A verified fetch (CXLMS_FETCH_VERIFY): the CRC32C of the whole tile,
+ * the check libcxlms makes, then the same fetch.
+ */
+static void run_fetch_verify(const struct job *j)
+{
+	const struct store *s = j->s;
+	uint64_t x = 0;
+	uint32_t t;
+
+	for (t = j->t0; t < j->t1; t++) {
+		x ^= cxlms_simd_crc32c(0, tile_at(s, t), s->l.tile_bytes);
+		if (cxlms_simd_fetch_tile(tile_at(s, t), &s->g, s->n, j->k, j->out,
+					  CXLMS_RECON_DEFAULT, j->out_buf, out_len) < 0) {
+			fprintf(stderr, "cxlms-bench: %s fetch k=%u out=%u failed\n",
+				s->name, j->k, j->out);
+			exit(1);
+		}
+	}
+	consume(x);
 }
 
 /* The consumer of a piece: reads every byte, as an engine would. */
@@ -628,6 +651,7 @@ struct row {
 	double read, copy, fetch_int, fetch_packed, packed_read, packed_copy, read_ilv;
 	double pieces_int, pieces_packed;	/* 0: not measured */
 	double use_int, use_packed;		/* whole fetch, then the tile read */
+	double verify_packed;			/* CRC of the tile, then fetch PACKED */
 	double isa_int[CXLMS_ISA_COUNT];
 	size_t bytes, out_int_bytes;
 };
@@ -670,7 +694,7 @@ static void bench_store(struct store *s, enum cxlms_simd_isa best, struct result
 	for (k = 1; k <= planes; k++) {
 		struct row *r = &res->rows[k - 1];
 		struct job ji, jp;
-		struct paired pr[11];
+		struct paired pr[12];
 		int pieces;
 
 		j.k = k;
@@ -703,7 +727,9 @@ static void bench_store(struct store *s, enum cxlms_simd_isa best, struct result
 		/* What pieces save: the whole tile staged, then read by the engine. */
 		pr[9] = (struct paired){ pieces && int_valid(s, k) ? run_fetch_use : NULL, &ji, 0 };
 		pr[10] = (struct paired){ pieces ? run_fetch_use : NULL, &jp, 0 };
-		timed_paired(pr, 11, opt.reps);
+		pr[11] = (struct paired){ run_fetch_verify, &jp, 0 };
+		timed_paired(pr, 12, opt.reps);
+		r->verify_packed = pr[11].sec;
 		r->use_int = pr[9].sec;
 		r->use_packed = pr[10].sec;
 		r->pieces_int = pr[7].sec;
@@ -991,6 +1017,19 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 					if (w->isa_int[a] > 0)
 						printf(" %8.1f", gbs(w->bytes, w->isa_int[a]));
 			printf("\n");
+		}
+	}
+	for (i = 0; i < nres; i++) {
+		struct result *r = &res[i];
+
+		printf("\n== %s: fetch PACKED with and without verify (CRC32C of every whole tile) ==\n",
+		       r->s->name);
+		printf(" k | plain ms  verify ms  verify/plain\n");
+		for (k = 1; k <= r->n_rows; k++) {
+			struct row *w = &r->rows[k - 1];
+
+			printf("%2u | %8.2f  %9.2f  %6.2f\n", k, w->fetch_packed * 1e3,
+			       w->verify_packed * 1e3, w->verify_packed / w->fetch_packed);
 		}
 	}
 	printf("\n== targets ==\n");
