@@ -73,6 +73,9 @@ struct cxlms_store;
  *	validated and @len covers every tile; returns bytes written
  * @fetch_pieces: optional; cxlms_simd_fetch_pieces() for one tile (see
  *	lib/simd/simd.h), -EOPNOTSUPP before any piece if it cannot
+ * @tile_map: optional; tile @tile of @t directly addressable (the file
+ *	mapping), valid while the store is open: cxlms_gemv() reads the k
+ *	planes in place instead of fetching them
  * @verify: full integrity check (tile CRCs)
  * @get_stats, @reset_stats: counters (@t NULL: the whole store)
  */
@@ -94,6 +97,8 @@ struct cxlms_backend_ops {
 			    int (*fn)(void *arg, uint32_t first, uint32_t count,
 				      const void *data, uint64_t len),
 			    void *arg);
+	const uint8_t *(*tile_map)(struct cxlms_store *s, struct cxlms_tensor *t,
+				   unsigned int tile);
 	int (*verify)(struct cxlms_store *s);
 	int (*get_stats)(struct cxlms_store *s, struct cxlms_tensor *t,
 			 struct cxlms_stats *st);
