@@ -18,26 +18,26 @@
 
 #include "gemv_priv.h"
 
-/* Levels of 16 codes (bytes of @b) as floats. */
+/* Levels of 16 codes (bytes of @b) as floats; @lin, @k are constants. */
 static inline __attribute__((always_inline)) __m512
-levels16(__m128i b, const struct gemv_view *v, const __m512 *T, __m512 mid)
+levels16(__m128i b, const int lin, const uint32_t k, const __m512 *T, __m512 mid)
 {
 	__m512i idx;
 	__m512 lo, hi, lo2, hi2;
 	__mmask16 m5, m6;
 
-	if (v->linear)
+	if (lin)
 		return _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), mid);
 	idx = _mm512_cvtepu8_epi32(b);
-	if (v->k <= 4)
+	if (k <= 4)
 		return _mm512_permutexvar_ps(idx, T[0]);
 	lo = _mm512_permutex2var_ps(T[0], idx, T[1]);
-	if (v->k == 5)
+	if (k == 5)
 		return lo;
 	m5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
 	hi = _mm512_permutex2var_ps(T[2], idx, T[3]);
 	lo = _mm512_mask_blend_ps(m5, lo, hi);
-	if (v->k == 6)
+	if (k == 6)
 		return lo;
 	lo2 = _mm512_permutex2var_ps(T[4], idx, T[5]);
 	hi2 = _mm512_permutex2var_ps(T[6], idx, T[7]);
@@ -46,9 +46,36 @@ levels16(__m128i b, const struct gemv_view *v, const __m512 *T, __m512 mid)
 	return _mm512_mask_blend_ps(m6, lo, hi);
 }
 
+static inline float scale_at(const uint8_t *p)
+{
+	return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8)));
+}
+
+/*
+ * One 16-column slice: weights = levels x group scale, then one FMA per
+ * vector.  @m masks columns past the row's end (their x reads as 0).
+ */
+#define SLICE(J, M)							\
+	do {								\
+		__m512 w_;						\
+		if (!left) {						\
+			s = _mm512_set1_ps(scale_at(sc));		\
+			sc += 2;					\
+			left = gs16;					\
+		}							\
+		left--;							\
+		w_ = _mm512_mul_ps(levels16(_mm512_extracti32x4_epi32(u, J), \
+					    lin, kk, T, mid), s);	\
+		for (vec = 0; vec < nv; vec++)				\
+			acc[vec] = _mm512_fmadd_ps(w_,			\
+				_mm512_maskz_loadu_ps(M, a->x + vec * a->ldx + c + 16 * (J)), \
+				acc[vec]);				\
+	} while (0)
+
 static inline __attribute__((always_inline)) void
 rows_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
-	 const struct gemv_args *a, const unsigned int nv)
+	 const struct gemv_args *a, const unsigned int nv, const int lin,
+	 const uint32_t kk)
 {
 	const uint32_t cols = v->cols, gs16 = v->group_size / 16, k = v->k;
 	__m512 T[8], mid = _mm512_set1_ps((float)v->mid);
@@ -58,7 +85,7 @@ rows_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	for (i = 0; i < 8; i++)
 		T[i] = _mm512_loadu_ps(v->lvf + 16 * i);
 	for (p = 0; p < k; p++)
-		wt[p] = _mm512_set1_epi8((char)(v->linear ? 0x80 >> p : 1 << (k - 1 - p)));
+		wt[p] = _mm512_set1_epi8((char)(lin ? 0x80 >> p : 1 << (k - 1 - p)));
 
 	for (r = 0; r < n_rows; r++) {
 		uint64_t e0 = (uint64_t)(row0 + r) * cols;
@@ -70,8 +97,7 @@ rows_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 			acc[vec] = _mm512_setzero_ps();
 		for (c = 0; c < cols; c += 64) {
 			__m512i u = _mm512_setzero_si512();
-			uint32_t n = cols - c < 64 ? cols - c : 64, j;
-			__m128i q[4];
+			uint32_t n = cols - c < 64 ? cols - c : 64;
 
 			for (p = 0; p < k; p++) {
 				uint64_t w = gemv_bits64(v->planes + p * v->stride,
@@ -79,32 +105,43 @@ rows_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 
 				u = _mm512_mask_add_epi8(u, _cvtu64_mask64(w), u, wt[p]);
 			}
-			q[0] = _mm512_extracti32x4_epi32(u, 0);
-			q[1] = _mm512_extracti32x4_epi32(u, 1);
-			q[2] = _mm512_extracti32x4_epi32(u, 2);
-			q[3] = _mm512_extracti32x4_epi32(u, 3);
-			for (j = 0; j * 16 < n; j++) {
-				uint32_t col = c + 16 * j, cnt = n - 16 * j;
-				__mmask16 m = cnt >= 16 ? 0xffff : (__mmask16)((1u << cnt) - 1);
-				__m512 w;
-
-				if (!left) {
-					s = _mm512_set1_ps(gemv_fp16_to_float(sc));
-					sc += 2;
-					left = gs16;
-				}
-				left--;
-				w = _mm512_mul_ps(levels16(q[j], v, T, mid), s);
-				for (vec = 0; vec < nv; vec++)
-					acc[vec] = _mm512_fmadd_ps(w,
-						_mm512_maskz_loadu_ps(m, a->x + vec * a->ldx + col),
-						acc[vec]);
+			if (n == 64) {
+				SLICE(0, 0xffff);
+				SLICE(1, 0xffff);
+				SLICE(2, 0xffff);
+				SLICE(3, 0xffff);
+				continue;
 			}
+			/* The row's last, partial chunk. */
+#define TAIL(J)	(n > 16 * (J) + 15 ? (__mmask16)0xffff : (__mmask16)((1u << (n - 16 * (J))) - 1))
+			SLICE(0, TAIL(0));
+			if (n > 16)
+				SLICE(1, TAIL(1));
+			if (n > 32)
+				SLICE(2, TAIL(2));
+			if (n > 48)
+				SLICE(3, TAIL(3));
+#undef TAIL
 		}
 		for (vec = 0; vec < nv; vec++)
 			a->y[vec * a->ldy + r] = _mm512_reduce_add_ps(acc[vec]);
 	}
 }
+
+/* One instance per (vectors 1 or n, linear or the table's k range). */
+#define INSTANCES(NV)							\
+	do {								\
+		if (v->linear)						\
+			rows_f32(v, row0, n_rows, a, NV, 1, 8);		\
+		else if (v->k <= 4)					\
+			rows_f32(v, row0, n_rows, a, NV, 0, 4);		\
+		else if (v->k == 5)					\
+			rows_f32(v, row0, n_rows, a, NV, 0, 5);		\
+		else if (v->k == 6)					\
+			rows_f32(v, row0, n_rows, a, NV, 0, 6);		\
+		else							\
+			rows_f32(v, row0, n_rows, a, NV, 0, 7);		\
+	} while (0)
 
 static int int8_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 		    const struct gemv_args *a)
@@ -112,11 +149,11 @@ static int int8_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	/* Slices start at a row's start; a short last group of a row is fine. */
 	if (v->group_size % 16 || v->k > 8)
 		return -EOPNOTSUPP;
-	/* One vector: accumulators in registers. */
+	/* One vector: the accumulator lives in a register. */
 	if (a->n_vec == 1)
-		rows_f32(v, row0, n_rows, a, 1);
+		INSTANCES(1);
 	else
-		rows_f32(v, row0, n_rows, a, a->n_vec);
+		INSTANCES(a->n_vec);
 	return 0;
 }
 
