@@ -172,7 +172,9 @@ static const struct gemv_kernels *kernels(void)
 
 	if (!strcmp(isa, "avx512") || !strcmp(isa, "gfni"))
 		return cxlms_gemv_kernels_avx512();
-	if (!strcmp(isa, "avx2"))
+	/* The AVX2 kernels also use FMA and F16C (every AVX2 CPU has them). */
+	if (!strcmp(isa, "avx2") && __builtin_cpu_supports("fma") &&
+	    __builtin_cpu_supports("f16c"))
 		return cxlms_gemv_kernels_avx2();
 #endif
 	return &portable_kernels;

@@ -91,7 +91,7 @@ rows_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 		uint64_t e0 = (uint64_t)(row0 + r) * cols;
 		const uint8_t *sc = v->scales + (size_t)(row0 + r) * v->gpr * 2;
 		/* One accumulator per slice and vector: four FMA chains per vector. */
-		__m512 acc[4 * GEMV_MAX_VEC], s = _mm512_setzero_ps();
+		__m512 acc[4 * nv], s = _mm512_setzero_ps();	/* nv = 1: registers */
 		uint32_t c, left = 0;	/* 16-column slices left in the group */
 
 		for (vec = 0; vec < 4 * nv; vec++)
@@ -222,7 +222,7 @@ rows_q8(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	for (r = 0; r < n_rows; r++) {
 		uint64_t e0 = (uint64_t)(row0 + r) * cols;
 		const uint8_t *sc = v->scales + (size_t)(row0 + r) * v->gpr * 2;
-		__m512 acc[2 * GEMV_MAX_VEC];
+		__m512 acc[2 * nv];
 		float s = 0;
 		uint32_t c, left = 0;	/* 32-column slices left in the group */
 
