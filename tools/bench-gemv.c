@@ -251,13 +251,19 @@ int main(int argc, char **argv)
 	struct cxlms_tensor *t[NT];
 	double tm[2][3][C_N][MAXR];
 	float *x, *y, *wbuf;
+	unsigned int loop_k = 0, loop_n = 0;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "r:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:l:")) != -1) {
 		if (opt == 'r' && atoi(optarg) > 0 && atoi(optarg) <= MAXR) {
 			reps = (unsigned int)atoi(optarg);
+		} else if (opt == 'l') {
+			/* -l K,N: only N gemv calls at k = K (for perf stat). */
+			if (sscanf(optarg, "%u,%u", &loop_k, &loop_n) != 2)
+				loop_k = 0;
 		} else {
-			fprintf(stderr, "usage: %s [-r REPS (1..%d)]\n", argv[0], MAXR);
+			fprintf(stderr, "usage: %s [-r REPS (1..%d)] [-l K,CALLS]\n",
+				argv[0], MAXR);
 			return 2;
 		}
 	}
@@ -287,6 +293,12 @@ int main(int argc, char **argv)
 	for (i = 0; i < cols; i++)
 		x[i] = (float)gauss();
 
+	if (loop_k) {
+		for (r = 0; r < loop_n; r++)
+			if (cxlms_gemv(s, t[r % NT], 0, rows, loop_k, x, y, NULL))
+				return 1;
+		return 0;
+	}
 	/* Rounds interleave every contender, k and thread count. */
 	for (r = 0; r < reps; r++)
 		for (th = 0; th < 2; th++)

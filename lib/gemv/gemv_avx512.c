@@ -72,78 +72,30 @@ static inline float scale_at(const uint8_t *p)
 				acc[(J) * nv + vec]);			\
 	} while (0)
 
-static inline __attribute__((always_inline)) void
-rows_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
-	 const struct gemv_args *a, const unsigned int nv, const int lin,
-	 const uint32_t kk)
-{
-	const uint32_t cols = v->cols, gs16 = v->group_size / 16, k = v->k;
-	__m512 T[8], mid = _mm512_set1_ps((float)v->mid);
-	__m512i wt[8];
-	uint32_t r, p, vec, i;
-
-	for (i = 0; i < 8; i++)
-		T[i] = _mm512_loadu_ps(v->lvf + 16 * i);
-	for (p = 0; p < k; p++)
-		wt[p] = _mm512_set1_epi8((char)(lin ? 0x80 >> p : 1 << (k - 1 - p)));
-
-	for (r = 0; r < n_rows; r++) {
-		uint64_t e0 = (uint64_t)(row0 + r) * cols;
-		const uint8_t *sc = v->scales + (size_t)(row0 + r) * v->gpr * 2;
-		/* One accumulator per slice and vector: four FMA chains per vector. */
-		__m512 acc[4 * nv], s = _mm512_setzero_ps();	/* nv = 1: registers */
-		uint32_t c, left = 0;	/* 16-column slices left in the group */
-
-		for (vec = 0; vec < 4 * nv; vec++)
-			acc[vec] = _mm512_setzero_ps();
-		for (c = 0; c < cols; c += 64) {
-			__m512i u = _mm512_setzero_si512();
-			uint32_t n = cols - c < 64 ? cols - c : 64;
-
-			for (p = 0; p < k; p++) {
-				uint64_t w = gemv_bits64(v->planes + p * v->stride,
-							 v->valid, e0 + c);
-
-				u = _mm512_mask_add_epi8(u, _cvtu64_mask64(w), u, wt[p]);
-			}
-			if (n == 64) {
-				SLICE(0, 0xffff);
-				SLICE(1, 0xffff);
-				SLICE(2, 0xffff);
-				SLICE(3, 0xffff);
-				continue;
-			}
-			/* The row's last, partial chunk. */
-#define TAIL(J)	(n > 16 * (J) + 15 ? (__mmask16)0xffff : (__mmask16)((1u << (n - 16 * (J))) - 1))
-			SLICE(0, TAIL(0));
-			if (n > 16)
-				SLICE(1, TAIL(1));
-			if (n > 32)
-				SLICE(2, TAIL(2));
-			if (n > 48)
-				SLICE(3, TAIL(3));
-#undef TAIL
-		}
-		for (vec = 0; vec < nv; vec++)
-			a->y[vec * a->ldy + r] = _mm512_reduce_add_ps(
-				_mm512_add_ps(_mm512_add_ps(acc[vec], acc[nv + vec]),
-					      _mm512_add_ps(acc[2 * nv + vec], acc[3 * nv + vec])));
-	}
-}
+#define NVCAP 1
+#define ROWS_NAME rows_f32_1
+#include "gemv_avx512_rows_f32.h"
+#undef NVCAP
+#undef ROWS_NAME
+#define NVCAP GEMV_MAX_VEC
+#define ROWS_NAME rows_f32_n
+#include "gemv_avx512_rows_f32.h"
+#undef NVCAP
+#undef ROWS_NAME
 
 /* One instance per (vectors 1 or n, linear or the table's k range). */
 #define INSTANCES(NV)							\
 	do {								\
 		if (v->linear)						\
-			rows_f32(v, row0, n_rows, a, NV, 1, 8);		\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 1, 8);		\
 		else if (v->k <= 4)					\
-			rows_f32(v, row0, n_rows, a, NV, 0, 4);		\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 4);		\
 		else if (v->k == 5)					\
-			rows_f32(v, row0, n_rows, a, NV, 0, 5);		\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 5);		\
 		else if (v->k == 6)					\
-			rows_f32(v, row0, n_rows, a, NV, 0, 6);		\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 6);		\
 		else							\
-			rows_f32(v, row0, n_rows, a, NV, 0, 7);		\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 7);		\
 	} while (0)
 
 static int int8_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
@@ -156,7 +108,7 @@ static int int8_f32(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	if (a->n_vec == 1)
 		INSTANCES(1);
 	else
-		INSTANCES(a->n_vec);
+		INSTANCES(n);
 	return 0;
 }
 
@@ -202,62 +154,27 @@ levels32(__m256i b, const int lin, const uint32_t kk, const __m512i *W, __m512i 
 		}							\
 	} while (0)
 
-static inline __attribute__((always_inline)) void
-rows_q8(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
-	const struct gemv_args *a, const unsigned int nv, const int lin,
-	const uint32_t kk)
-{
-	const uint32_t cols = v->cols, gs32 = v->group_size / 32, k = v->k;
-	const size_t nb = a->ldq / GEMV_Q8_BLOCK;
-	/* Linear levels are in code units, table levels in Q8.8. */
-	const float unit = lin ? 1.0f : 1.0f / 256.0f;
-	__m512i W[4], wt[8], mid = _mm512_set1_epi16((short)v->mid);
-	uint32_t r, p, vec, i;
-
-	for (i = 0; i < 4; i++)
-		W[i] = _mm512_loadu_si512(v->lvq + 32 * i);
-	for (p = 0; p < k; p++)
-		wt[p] = _mm512_set1_epi8((char)(lin ? 0x80 >> p : 1 << (k - 1 - p)));
-
-	for (r = 0; r < n_rows; r++) {
-		uint64_t e0 = (uint64_t)(row0 + r) * cols;
-		const uint8_t *sc = v->scales + (size_t)(row0 + r) * v->gpr * 2;
-		__m512 acc[2 * nv];
-		float s = 0;
-		uint32_t c, left = 0;	/* 32-column slices left in the group */
-
-		for (vec = 0; vec < 2 * nv; vec++)
-			acc[vec] = _mm512_setzero_ps();
-		for (c = 0; c < cols; c += 64) {
-			__m512i u = _mm512_setzero_si512();
-
-			for (p = 0; p < k; p++) {
-				uint64_t w = gemv_bits64(v->planes + p * v->stride,
-							 v->valid, e0 + c);
-
-				u = _mm512_mask_add_epi8(u, _cvtu64_mask64(w), u, wt[p]);
-			}
-			/* Codes past cols meet zero activations (xq is padded). */
-			QSLICE(0);
-			if (cols - c > 32)
-				QSLICE(1);
-		}
-		for (vec = 0; vec < nv; vec++)
-			a->y[vec * a->ldy + r] = _mm512_reduce_add_ps(
-				_mm512_add_ps(acc[vec], acc[nv + vec]));
-	}
-}
+#define NVCAP 1
+#define ROWS_NAME rows_q8_1
+#include "gemv_avx512_rows_q8.h"
+#undef NVCAP
+#undef ROWS_NAME
+#define NVCAP GEMV_MAX_VEC
+#define ROWS_NAME rows_q8_n
+#include "gemv_avx512_rows_q8.h"
+#undef NVCAP
+#undef ROWS_NAME
 
 #define QINSTANCES(NV)							\
 	do {								\
 		if (v->linear)						\
-			rows_q8(v, row0, n_rows, a, NV, 1, 8);		\
+			rows_q8_ ## NV(v, row0, n_rows, a, a->n_vec, 1, 8);		\
 		else if (v->k <= 5)					\
-			rows_q8(v, row0, n_rows, a, NV, 0, 5);		\
+			rows_q8_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 5);		\
 		else if (v->k == 6)					\
-			rows_q8(v, row0, n_rows, a, NV, 0, 6);		\
+			rows_q8_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 6);		\
 		else							\
-			rows_q8(v, row0, n_rows, a, NV, 0, 7);		\
+			rows_q8_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 7);		\
 	} while (0)
 
 static int int8_q8(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
@@ -269,7 +186,7 @@ static int int8_q8(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	if (a->n_vec == 1)
 		QINSTANCES(1);
 	else
-		QINSTANCES(a->n_vec);
+		QINSTANCES(n);
 	return 0;
 }
 
