@@ -340,6 +340,27 @@ int main(int argc, char **argv)
 			       med[ki][C_READ] / med[0][C_READ], ks[ki] / 8.0);
 		}
 	}
+	/* What Q8 activations cost in accuracy: relative L2 of y against f32. */
+	{
+		struct cxlms_gemv_opts q = { .size = sizeof(q), .flags = CXLMS_GEMV_Q8_ACT };
+		float *yq = malloc(rows * sizeof(float));
+
+		printf("\nQ8 activations, relative L2 error of y against f32 activations:");
+		for (ki = 0; yq && ki < 3; ki++) {
+			double num = 0, den = 0;
+
+			if (cxlms_gemv(s, t[0], 0, rows, ks[ki], x, y, NULL) ||
+			    cxlms_gemv(s, t[0], 0, rows, ks[ki], x, yq, &q))
+				return 1;
+			for (i = 0; i < rows; i++) {
+				num += ((double)yq[i] - y[i]) * ((double)yq[i] - y[i]);
+				den += (double)y[i] * y[i];
+			}
+			printf("  k=%u %.2e", ks[ki], sqrt(num / den));
+		}
+		printf("\n");
+		free(yq);
+	}
 	(void)cname;
 	cxlms_store_unref(s);
 	cxlms_unref(ctx);
