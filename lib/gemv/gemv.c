@@ -19,6 +19,9 @@
  */
 #include <errno.h>
 #include <math.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,11 +173,15 @@ static const struct gemv_kernels *kernels(void)
 #if defined(__x86_64__) && defined(CXLMS_HAVE_SIMD)
 	const char *isa = cxlms_simd_isa_name();
 
+	unsigned int eax, ebx, ecx = 0, edx;
+
+	/* The kernels also use FMA and F16C (CPUID 1 ECX bits 12 and 29). */
+	if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) ||
+	    (ecx & ((1u << 12) | (1u << 29))) != ((1u << 12) | (1u << 29)))
+		return &portable_kernels;
 	if (!strcmp(isa, "avx512") || !strcmp(isa, "gfni"))
 		return cxlms_gemv_kernels_avx512();
-	/* The AVX2 kernels also use FMA and F16C (every AVX2 CPU has them). */
-	if (!strcmp(isa, "avx2") && __builtin_cpu_supports("fma") &&
-	    __builtin_cpu_supports("f16c"))
+	if (!strcmp(isa, "avx2"))
 		return cxlms_gemv_kernels_avx2();
 #endif
 	return &portable_kernels;
@@ -493,12 +500,11 @@ int cxlms_gemm(struct cxlms_store *s, struct cxlms_tensor *t, uint64_t row0,
 		rc = cxlms_policy_get_bits(t, first, n_tiles, tbits, NULL);
 		if (rc)
 			goto out;
+	} else if (!bits || bits > CXLMS_MAX_PLANES) {
+		rc = -EOPNOTSUPP;
+		goto out;
 	} else {
-		memset(tbits, bits > 255 ? 0 : (int)bits, n_tiles);
-		if (bits > 255) {
-			rc = -EOPNOTSUPP;
-			goto out;
-		}
+		memset(tbits, (int)bits, n_tiles);
 	}
 	/* Every tile's precision is checked before any y is written. */
 	for (i = 0; i < n_tiles; i++) {

@@ -54,7 +54,7 @@ levels8(__m128i b8, const int lin, const uint32_t kk, const float *lvf,
 		left--;							\
 		w_ = _mm256_mul_ps(levels8(b8_, lin, kk, v->lvf, T0, mid), s); \
 		for (vec = 0; vec < nv; vec++) {			\
-			const float *xp_ = a->x + vec * a->ldx + c + 8 * (J); \
+			const float *xp_ = xv + vec * ldx + c + 8 * (J); \
 			__m256 x_;					\
 			if (cnt_ >= 8)					\
 				x_ = _mm256_loadu_ps(xp_);		\

@@ -12,6 +12,10 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 {
 	/* A constant for the one-vector instance: loops over vectors vanish. */
 	const unsigned int nv = NVCAP == 1 ? 1 : nv_in;
+	/* Locals: with -fno-strict-aliasing every store would reload them. */
+	const uint8_t *const planes = v->planes;
+	const size_t stride = v->stride, valid = v->valid, ldx = a->ldx;
+	const float *const xv = a->x;
 	const uint32_t cols = v->cols, gs8 = v->group_size / 8, k = v->k;
 	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
 						2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
@@ -36,8 +40,7 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 			uint32_t n = cols - c < 32 ? cols - c : 32;
 
 			for (p = 0; p < k; p++) {
-				uint32_t w = (uint32_t)gemv_bits64(v->planes + p * v->stride,
-								   v->valid, e0 + c);
+				uint32_t w = (uint32_t)gemv_bits64(planes + p * stride, valid, e0 + c);
 				__m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)w), spread);
 
 				b = _mm256_cmpeq_epi8(_mm256_and_si256(b, bitsel), bitsel);

@@ -68,7 +68,7 @@ static inline float scale_at(const uint8_t *p)
 					    lin, kk, T, mid), s);	\
 		for (vec = 0; vec < nv; vec++)				\
 			acc[(J) * nv + vec] = _mm512_fmadd_ps(w_,	\
-				_mm512_maskz_loadu_ps(M, a->x + vec * a->ldx + c + 16 * (J)), \
+				_mm512_maskz_loadu_ps(M, xv + vec * ldx + c + 16 * (J)), \
 				acc[(J) * nv + vec]);			\
 	} while (0)
 

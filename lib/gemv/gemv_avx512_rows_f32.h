@@ -12,6 +12,10 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 {
 	/* A constant for the one-vector instance: loops over vectors vanish. */
 	const unsigned int nv = NVCAP == 1 ? 1 : nv_in;
+	/* Locals: with -fno-strict-aliasing every store would reload them. */
+	const uint8_t *const planes = v->planes;
+	const size_t stride = v->stride, valid = v->valid, ldx = a->ldx;
+	const float *const xv = a->x;
 	const uint32_t cols = v->cols, gs16 = v->group_size / 16, k = v->k;
 	__m512 T[8], mid = _mm512_set1_ps((float)v->mid);
 	__m512i wt[8];
@@ -36,8 +40,7 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 			uint32_t n = cols - c < 64 ? cols - c : 64;
 
 			for (p = 0; p < k; p++) {
-				uint64_t w = gemv_bits64(v->planes + p * v->stride,
-							 v->valid, e0 + c);
+				uint64_t w = gemv_bits64(planes + p * stride, valid, e0 + c);
 
 				u = _mm512_mask_add_epi8(u, _cvtu64_mask64(w), u, wt[p]);
 			}
