@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "lib_testutil.h"
+#include "policy.h"
 #include "private.h"
 #include "simd/simd.h"
 #include "writer.h"
@@ -514,6 +515,46 @@ static void test_policy_unpublished(void **state)
 	assert_true(y[0] == 42.0f);
 }
 
+/*
+ * With published maps, CXLMS_BITS_POLICY runs each tile at its map's bits:
+ * the same y as explicit bits tile by tile (bits read back per tile).
+ */
+static void test_policy_bits(void **state)
+{
+	struct fx *fx = *state;
+	struct cxlms_policy_writer *w;
+	struct cxlms_policy_ctx pc = { .name = "mixed" };
+	struct cxlms_store *rw;
+	struct cxlms_tensor *t;
+	unsigned int n, i, tile;
+	uint8_t *maps, bits[8];
+	uint64_t gen;
+	float y[300], yt[300];
+
+	assert_int_equal(cxlms_open(fx->ctx, fx->path, CXLMS_OPEN_RDWR, &rw), 0);
+	assert_int_equal(cxlms_policy_writer_open(rw, &w), 0);
+	n = cxlms_policy_writer_tiles(w);
+	maps = malloc(n);
+	assert_non_null(maps);
+	for (i = 0; i < n; i++)
+		maps[i] = (uint8_t)(i * 5 % 8 + 1);
+	assert_int_equal(cxlms_policy_writer_publish(w, 1, 0, &pc, maps, &gen), 0);
+	assert_int_equal(cxlms_tensor_lookup(rw, "a", &t), 0);
+	assert_int_equal(cxlms_policy_get_bits(t, 0, 8, bits, NULL), 0);
+	assert_true(bits[0] != bits[1]);	/* the tiles really differ */
+	assert_int_equal(cxlms_gemv(rw, t, 0, 300, CXLMS_BITS_POLICY, fx->x, y, NULL), 0);
+	for (tile = 0; tile < 8; tile++) {
+		unsigned int nr = tile < 7 ? 40 : 20;
+
+		assert_int_equal(cxlms_gemv(rw, t, tile * 40, nr, bits[tile], fx->x,
+					    yt + tile * 40, NULL), 0);
+	}
+	assert_memory_equal(y, yt, sizeof(y));
+	cxlms_policy_writer_close(w);
+	cxlms_store_unref(rw);
+	free(maps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_err_range),
 		cmocka_unit_test(test_err_bits),
 		cmocka_unit_test(test_policy_unpublished),
+		cmocka_unit_test(test_policy_bits),
 	};
 
 	return cmocka_run_group_tests_name("gemv", tests, setup, teardown);
