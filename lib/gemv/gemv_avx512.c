@@ -54,6 +54,8 @@ static inline float scale_at(const uint8_t *p)
 /*
  * One 16-column slice: weights = levels x group scale, then one FMA per
  * vector.  @m masks columns past the row's end (their x reads as 0).
+ * For k <= 5 the (one or two) table registers are multiplied by the scale
+ * once per group instead: the same single rounding, so the same weights.
  */
 #define SLICE(J, M)							\
 	do {								\
@@ -62,10 +64,17 @@ static inline float scale_at(const uint8_t *p)
 			s = _mm512_set1_ps(scale_at(sc));		\
 			sc += 2;					\
 			left = gs16;					\
+			if (fold) {					\
+				TS[0] = _mm512_mul_ps(T[0], s);		\
+				TS[1] = _mm512_mul_ps(T[1], s);		\
+			}						\
 		}							\
 		left--;							\
-		w_ = _mm512_mul_ps(levels16(_mm512_extracti32x4_epi32(u, J), \
-					    lin, kk, T, mid), s);	\
+		if (fold)						\
+			w_ = levels16(_mm512_extracti32x4_epi32(u, J), 0, kk, TS, mid); \
+		else							\
+			w_ = _mm512_mul_ps(levels16(_mm512_extracti32x4_epi32(u, J), \
+						    lin, kk, T, mid), s); \
 		for (vec = 0; vec < nv; vec++)				\
 			acc[(J) * nv + vec] = _mm512_fmadd_ps(w_,	\
 				_mm512_maskz_loadu_ps(M, xv + vec * ldx + c + 16 * (J)), \
@@ -86,12 +95,12 @@ static inline float scale_at(const uint8_t *p)
 /* One instance per (vectors 1 or n, linear or the table's k range). */
 #define INSTANCES(NV)							\
 	do {								\
-		if (v->linear)						\
-			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 1, 8);		\
-		else if (v->k <= 4)					\
+		if (v->k <= 4)	/* any recon: lvf has every level */	\
 			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 4);		\
 		else if (v->k == 5)					\
 			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 5);		\
+		else if (v->linear)					\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 1, 8);		\
 		else if (v->k == 6)					\
 			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 6);		\
 		else							\

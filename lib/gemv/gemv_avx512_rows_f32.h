@@ -17,12 +17,14 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	const size_t stride = v->stride, valid = v->valid, ldx = a->ldx;
 	const float *const xv = a->x;
 	const uint32_t cols = v->cols, gs16 = v->group_size / 16, k = v->k;
-	__m512 T[8], mid = _mm512_set1_ps((float)v->mid);
+	__m512 T[8], TS[2], mid = _mm512_set1_ps((float)v->mid);
+	const int fold = !lin && kk <= 5;	/* scale folded into the table */
 	__m512i wt[8];
 	uint32_t r, p, vec, i;
 
 	for (i = 0; i < 8; i++)
 		T[i] = _mm512_loadu_ps(v->lvf + 16 * i);
+	TS[0] = TS[1] = _mm512_setzero_ps();
 	for (p = 0; p < k; p++)
 		wt[p] = _mm512_set1_epi8((char)(lin ? 0x80 >> p : 1 << (k - 1 - p)));
 
