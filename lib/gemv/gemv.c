@@ -234,6 +234,14 @@ static void view_levels(struct gemv_view *v, const uint8_t *table_k)
 		v->lvq[u] = (int16_t)lv;
 		v->lvf[u] = (float)lv / 256.0f;
 	}
+	/*
+	 * Kernels load whole table registers: entries past 2^k must be
+	 * defined (and not subnormal: scaling them would take FP assists).
+	 */
+	for (; u < 256; u++) {
+		v->lvq[u] = 0;
+		v->lvf[u] = 0.0f;
+	}
 }
 
 /* Fill @v for tile @tile at @k: mapped, or fetched as PLANES into @buf. */
