@@ -6,7 +6,8 @@
  * byte per weight (shuffle, compare against the bit masks) and its bit
  * added into the codes (k x 4 operations).  Each 8 codes give 8 float
  * levels (the signed top-aligned code for the linear reconstructions, a
- * vpermps of the table for k <= 3, a gather from it above), times the
+ * vpermps of the table for k <= 4 (two and a blend at k = 4), a gather
+ * from it above), times the
  * group scale: the binary32 weights of an F32 fetch, in a register.
  * Groups must be a multiple of 8 columns; others and the Q8 mode go to
  * the portable kernels.
@@ -23,7 +24,7 @@ static inline float scale_at(const uint8_t *p)
 
 static inline __attribute__((always_inline)) __m256
 levels8(__m128i b8, const int lin, const uint32_t kk, const float *lvf,
-	__m256 T0, __m256 mid)
+	__m256 T0, __m256 T1, __m256 mid)
 {
 	__m256i idx;
 
@@ -32,6 +33,10 @@ levels8(__m128i b8, const int lin, const uint32_t kk, const float *lvf,
 	idx = _mm256_cvtepu8_epi32(b8);
 	if (kk <= 3)
 		return _mm256_permutevar8x32_ps(T0, idx);
+	if (kk == 4)	/* 16 levels: two 8-entry permutes, bit 3 picks */
+		return _mm256_blendv_ps(_mm256_permutevar8x32_ps(T0, idx),
+					_mm256_permutevar8x32_ps(T1, idx),
+					_mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
 	return _mm256_i32gather_ps(lvf, idx, 4);
 }
 
@@ -52,7 +57,7 @@ levels8(__m128i b8, const int lin, const uint32_t kk, const float *lvf,
 			left = gs8;					\
 		}							\
 		left--;							\
-		w_ = _mm256_mul_ps(levels8(b8_, lin, kk, v->lvf, T0, mid), s); \
+		w_ = _mm256_mul_ps(levels8(b8_, lin, kk, v->lvf, T0, T1, mid), s); \
 		for (vec = 0; vec < nv; vec++) {			\
 			const float *xp_ = xv + vec * ldx + c + 8 * (J); \
 			__m256 x_;					\
@@ -83,6 +88,8 @@ levels8(__m128i b8, const int lin, const uint32_t kk, const float *lvf,
 			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 1, 8);		\
 		else if (v->k <= 3)					\
 			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 3);		\
+		else if (v->k == 4)					\
+			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 4);		\
 		else							\
 			rows_f32_ ## NV(v, row0, n_rows, a, a->n_vec, 0, 7);		\
 	} while (0)

@@ -20,7 +20,7 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
 						2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
 	const __m256i bitsel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-	__m256 T0 = _mm256_loadu_ps(v->lvf), mid = _mm256_set1_ps((float)v->mid);
+	__m256 T0 = _mm256_loadu_ps(v->lvf), T1 = _mm256_loadu_ps(v->lvf + 8), mid = _mm256_set1_ps((float)v->mid);
 	__m256i wt[8];
 	uint32_t r, p, vec;
 
