@@ -29,6 +29,8 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 
 	for (r = 0; r < n_rows; r++) {
 		uint64_t e0 = (uint64_t)(row0 + r) * cols;
+		/* Row on a byte boundary, 8 bytes of slack past its end: plain loads. */
+		const int direct = !(e0 & 7) && (e0 + cols + 7) / 8 + 8 <= valid;
 		const uint8_t *sc = v->scales + (size_t)(row0 + r) * v->gpr * 2;
 		__m256 acc[4 * NVCAP], s = _mm256_setzero_ps();
 		uint32_t c, j, left = 0;	/* 8-column slices left in the group */
@@ -40,7 +42,12 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 			uint32_t n = cols - c < 32 ? cols - c : 32;
 
 			for (p = 0; p < k; p++) {
-				uint32_t w = (uint32_t)gemv_bits64(planes + p * stride, valid, e0 + c);
+				uint32_t w;
+
+				if (direct)
+					__builtin_memcpy(&w, planes + p * stride + (e0 + c) / 8, 4);
+				else
+					w = (uint32_t)gemv_bits64(planes + p * stride, valid, e0 + c);
 				__m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)w), spread);
 
 				b = _mm256_cmpeq_epi8(_mm256_and_si256(b, bitsel), bitsel);

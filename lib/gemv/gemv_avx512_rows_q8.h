@@ -29,6 +29,8 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 
 	for (r = 0; r < n_rows; r++) {
 		uint64_t e0 = (uint64_t)(row0 + r) * cols;
+		/* Row on a byte boundary, 8 bytes of slack past its end: plain loads. */
+		const int direct = !(e0 & 7) && (e0 + cols + 7) / 8 + 8 <= valid;
 		const uint8_t *sc = v->scales + (size_t)(row0 + r) * v->gpr * 2;
 		__m512 acc[2 * NVCAP];
 		float s = 0;
@@ -40,7 +42,12 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 			__m512i u = _mm512_setzero_si512();
 
 			for (p = 0; p < k; p++) {
-				uint64_t w = gemv_bits64(planes + p * stride, valid, e0 + c);
+				uint64_t w;
+
+				if (direct)
+					__builtin_memcpy(&w, planes + p * stride + (e0 + c) / 8, 8);
+				else
+					w = gemv_bits64(planes + p * stride, valid, e0 + c);
 
 				u = _mm512_mask_add_epi8(u, _cvtu64_mask64(w), u, wt[p]);
 			}
