@@ -474,7 +474,7 @@ int cxlms_gemm(struct cxlms_store *s, struct cxlms_tensor *t, uint64_t row0,
 	struct cxlms_fetch_layout fl;
 	uint8_t *tbits = NULL;
 	int16_t *xq = NULL;
-	float *dx = NULL;
+	float *dx = NULL, *xhat = NULL;
 	uint32_t cols;
 	int rc;
 
@@ -557,9 +557,33 @@ int cxlms_gemm(struct cxlms_store *s, struct cxlms_tensor *t, uint64_t row0,
 		c.a.xq = xq;
 		c.a.ldq = ldq;
 		c.a.dx = dx;
+		/*
+		 * A variant without a Q8 kernel runs its f32 kernel on the
+		 * rounded activations (step x code): the same sum up to float
+		 * rounding, instead of the much slower portable Q8 kernel.
+		 */
+		if (!c.kern->int8_q8 && c.kern->int8_f32) {
+			xhat = malloc((size_t)cols * n_vec * sizeof(*xhat));
+			if (!xhat) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			for (i = 0; i < n_vec; i++) {
+				uint32_t j;
+
+				for (j = 0; j < cols; j++)
+					xhat[(size_t)i * cols + j] =
+						dx[i * (ldq / GEMV_Q8_BLOCK) + j / GEMV_Q8_BLOCK] *
+						xq[i * ldq + j];
+			}
+			c.a.x = xhat;
+			c.a.ldx = cols;
+			c.q8 = false;
+		}
 	}
 	rc = gemv_threads(&c, threads);
 out:
+	free(xhat);
 	free(xq);
 	free(dx);
 	free(tbits);
