@@ -61,6 +61,7 @@ include tests/tests.mk
 include driver/driver.mk
 include tools/bench/bench.mk
 include install.mk
+include tools/bench-gemv.mk
 
 .PHONY: all deps check check-unit check-san check-clang check-integ check-qemu demo clean
 all: $(ALL_TARGETS)

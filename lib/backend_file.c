@@ -243,6 +243,7 @@ const struct cxlms_backend_ops cxlms_file_backend = {
 	.close = file_close,
 	.fetch_tiles = file_fetch_tiles,
 	.fetch_pieces = file_fetch_pieces,
+	.tile_map = tile_ptr,
 	.verify = file_verify,
 	.verify_tiles = file_verify_tiles,
 	.get_stats = file_get_stats,

@@ -12,6 +12,8 @@ LIB_SRCS += lib/version.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 # SIMD bit-plane kernels, dispatched at run time (SIMD_OBJS).
 include lib/simd/simd.mk
+# Fused GEMV/GEMM over the planes (GEMV_OBJS, variants like lib/simd).
+include lib/gemv/gemv.mk
 
 LIBCXLMS_A      := $(O)/lib/libcxlms.a
 LIBCXLMS_SO     := $(O)/lib/libcxlms.so.1
@@ -27,16 +29,16 @@ $(LIB_OBJS) $(CODEC_OBJS): CFLAGS += -fPIC
 
 ALL_TARGETS += $(LIBCXLMS_A) $(LIBCXLMS_SO) $(LIBCXLMS_SO_LNK) $(LIBCXLMS_PC)
 
-$(LIBCXLMS_A): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS)
+$(LIBCXLMS_A): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) $(GEMV_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(LIBCXLMS_SO): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) lib/libcxlms.sym
+$(LIBCXLMS_SO): $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) $(GEMV_OBJS) lib/libcxlms.sym
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcxlms.so.1 \
 		-Wl,--version-script=lib/libcxlms.sym $(SO_NO_UNDEFINED) \
-		-o $@ $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) $(LIBCXLMS_LDLIBS)
+		-o $@ $(LIB_OBJS) $(CODEC_OBJS) $(SIMD_OBJS) $(GEMV_OBJS) $(LIBCXLMS_LDLIBS)
 
 $(LIBCXLMS_SO_LNK): $(LIBCXLMS_SO)
 	ln -sf libcxlms.so.1 $@

@@ -731,6 +731,61 @@ int cxlms_policy_get_bits(struct cxlms_tensor *t, unsigned int first,
 			  unsigned int count, uint8_t *bits,
 			  uint64_t *generation);
 
+/* --- fused GEMV/GEMM straight from the planes (docs/design.md) -------- */
+
+/* cxlms_gemv_opts.flags */
+#define CXLMS_GEMV_Q8_ACT	(1u << 0)	/* int8 activations per 32 columns */
+
+/**
+ * struct cxlms_gemv_opts - how cxlms_gemv()/cxlms_gemm() compute
+ * @size: sizeof(struct cxlms_gemv_opts) of the caller
+ * @flags: CXLMS_GEMV_*; 0: exact f32 activations
+ * @recon: CXLMS_RECON_* (0: the format's default) as for cxlms_fetch()
+ * @threads: run on this many threads (0, 1: the calling thread only)
+ * @reserved: must be zero
+ */
+struct cxlms_gemv_opts {
+	uint32_t size;
+	uint32_t flags;
+	uint32_t recon;
+	uint32_t threads;
+	uint64_t reserved[2];
+};
+
+/*
+ * y[i] = W[row0 + i, :] . x for i < @n_rows, with W the tensor's rows
+ * (its 2-D view) at @bits planes (1..planes, or CXLMS_BITS_POLICY: each
+ * tile at the handle's context's bits), reconstructed as cxlms_fetch()
+ * does.  The weights are used straight from the planes: the call reads
+ * the k planes, scales and levels of the tiles the rows lie in and
+ * writes nothing but @y.  @x has cols floats, @y n_rows.  Default: each
+ * weight is exactly the binary32 of cxlms_fetch(..., CXLMS_OUT_F32) and
+ * products are summed in binary32 (relative error of y about 1e-7 of
+ * sum |w x|); CXLMS_GEMV_Q8_ACT (INT8 stores; ignored for BF16/FP16)
+ * first rounds x to int8 per 32 columns (docs/performance.md has the
+ * error).  The library starts threads only when @o->threads > 1; an
+ * engine with its own pool splits the rows itself, calls on disjoint
+ * ranges running concurrently.  NULL @o: defaults.
+ * Returns 0 or -errno: -EINVAL bad arguments or options (non-zero
+ * reserved), -E2BIG non-zero bytes past the struct this library knows,
+ * -ERANGE rows outside the tensor, -EOPNOTSUPP bits the format does not
+ * serve as values (cxlms_fetch() F32's rule) or an unknown flag, and
+ * cxlms_fetch()'s and the policy's errors.  @y is untouched on an error
+ * found before the first tile.
+ */
+int cxlms_gemv(struct cxlms_store *store, struct cxlms_tensor *t,
+	       uint64_t row0, uint64_t n_rows, unsigned int bits,
+	       const float *x, float *y, const struct cxlms_gemv_opts *o);
+/*
+ * The same for @n_vec (1..16) vectors at once, the weights read once:
+ * vector v at @x + v * @ldx (@ldx >= cols), result at @y + v * @ldy
+ * (@ldy >= n_rows).
+ */
+int cxlms_gemm(struct cxlms_store *store, struct cxlms_tensor *t,
+	       uint64_t row0, uint64_t n_rows, unsigned int bits,
+	       unsigned int n_vec, const float *x, size_t ldx, float *y,
+	       size_t ldy, const struct cxlms_gemv_opts *o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,9 @@ struct cxlms_store;
  *	validated and @len covers every tile; returns bytes written
  * @fetch_pieces: optional; cxlms_simd_fetch_pieces() for one tile (see
  *	lib/simd/simd.h), -EOPNOTSUPP before any piece if it cannot
+ * @tile_map: optional; tile @tile of @t directly addressable (the file
+ *	mapping), valid while the store is open: cxlms_gemv() reads the k
+ *	planes in place instead of fetching them
  * @verify: full integrity check (tile CRCs)
  * @verify_tiles: CRC of tiles [first, first + count) of @t before a fetch
  *	reads them; -EBADMSG with the reason in @why
@@ -96,6 +99,8 @@ struct cxlms_backend_ops {
 			    int (*fn)(void *arg, uint32_t first, uint32_t count,
 				      const void *data, uint64_t len),
 			    void *arg);
+	const uint8_t *(*tile_map)(struct cxlms_store *s, struct cxlms_tensor *t,
+				   unsigned int tile);
 	int (*verify)(struct cxlms_store *s);
 	int (*verify_tiles)(struct cxlms_store *s, struct cxlms_tensor *t,
 			    unsigned int first, unsigned int count, char *why,
