@@ -16,7 +16,8 @@
 #           fetch` from /dev/cxlms0 == from the file (outputs, recons, k
 #           from 1 to all planes), the device's --stats equal the file's
 #           (exactly k planes read); cxlms-kb-compare: every k x out x
-#           recon in one process;
+#           recon in one process, and cxlms_gemv()/cxlms_gemm() on both
+#           (y bit-identical, the same k planes counted);
 #           libcxlms' fetch unit test on the kernel backend; detach
 #           (boot 1 also records the store's uuid in the store itself, as
 #           the name of a one-element marker tensor, see lk_mark_uuid)
@@ -266,7 +267,7 @@ elif [ "${CXLMS_BOOT:-1}" = 1 ]; then
 		step "lib-kernel: cxlms verify $LK_DEV" $LK_CXLMS verify $LK_DEV
 		step "lib-kernel: cxlms fetch $LK_DEV == file (bytes, --stats) for every tensor, out, recon, k 1..max; exactly k planes read" \
 			lk_fetch_cli
-		step "lib-kernel: libcxlms kernel == file backend: every tensor x k x out x recon, bytes and counters" \
+		step "lib-kernel: libcxlms kernel == file backend: every tensor x k x out x recon, bytes and counters; cxlms_gemv/gemm y and counters" \
 			lk_compare_all
 		step "lib-kernel: cxlms fetch --rows --verify $LK_DEV == file --rows for every tensor" \
 			lk_rows_verify
@@ -286,7 +287,7 @@ else
 		step "lib-kernel: same store uuid as in boot 1" lk_check_uuid
 		step "lib-kernel: same tensors as the files after reboot" lk_same_tensors
 		step "lib-kernel: cxlms verify $LK_DEV after reboot" $LK_CXLMS verify $LK_DEV
-		step "lib-kernel: libcxlms kernel == file backend after reboot: every tensor x k x out x recon" \
+		step "lib-kernel: libcxlms kernel == file backend after reboot: every tensor x k x out x recon; gemv/gemm" \
 			lk_compare_all
 		step "lib-kernel: cxlms fetch $LK_DEV == file after reboot (full precision, every tensor)" \
 			lk_fetch_cli "8:int:default" "16:int:default"
