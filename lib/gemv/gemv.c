@@ -179,6 +179,9 @@ static const struct gemv_kernels *kernels(void)
 	if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) ||
 	    (ecx & ((1u << 12) | (1u << 29))) != ((1u << 12) | (1u << 29)))
 		return &portable_kernels;
+	/* Every GFNI-level CPU (Ice Lake, Zen 4 on) has VNNI too; checked anyway. */
+	if (!strcmp(isa, "gfni") && __builtin_cpu_supports("avx512vnni"))
+		return cxlms_gemv_kernels_vnni();
 	if (!strcmp(isa, "avx512") || !strcmp(isa, "gfni"))
 		return cxlms_gemv_kernels_avx512();
 	if (!strcmp(isa, "avx2"))
@@ -448,6 +451,36 @@ static void quantize_q8(const float *x, uint32_t cols, int16_t *q, float *dx)
 	}
 }
 
+/*
+ * The forms of the Q8 codes the VNNI kernels take: int8 codes, the step
+ * of every 4-column lane (a u8 x s8 dot sums 4 columns per 32-bit lane),
+ * and per scale group sum(step x code), for the 128 they add to levels.
+ */
+static void q8_lanes(const int16_t *xq, const float *dx, unsigned int n_vec,
+		     uint32_t cols, size_t ldq, uint32_t group, uint32_t gpr,
+		     int8_t *xq8, float *dxl, float *xcorr)
+{
+	const size_t nb = ldq / GEMV_Q8_BLOCK;
+	unsigned int v;
+	size_t j;
+
+	for (v = 0; v < n_vec; v++) {
+		for (j = 0; j < ldq; j++)
+			xq8[v * ldq + j] = j < cols ? (int8_t)xq[v * ldq + j] : 0;
+		for (j = 0; j < ldq / 4; j++)
+			dxl[v * (ldq / 4) + j] = 4 * j < cols ? dx[v * nb + 4 * j / GEMV_Q8_BLOCK] : 0.0f;
+		for (j = 0; j < gpr; j++) {
+			uint32_t c0 = (uint32_t)j * group, c;
+			uint32_t c1 = cols - c0 < group ? cols : c0 + group;
+			double sum = 0;
+
+			for (c = c0; c < c1; c++)
+				sum += (double)dx[v * nb + c / GEMV_Q8_BLOCK] * xq[v * ldq + c];
+			xcorr[v * gpr + j] = (float)sum;
+		}
+	}
+}
+
 /* --- public API -------------------------------------------------------- */
 
 static int check_opts(const struct cxlms_gemv_opts *o)
@@ -479,7 +512,8 @@ int cxlms_gemm(struct cxlms_store *s, struct cxlms_tensor *t, uint64_t row0,
 	struct cxlms_fetch_layout fl;
 	uint8_t *tbits = NULL;
 	int16_t *xq = NULL;
-	float *dx = NULL, *xhat = NULL;
+	int8_t *xq8 = NULL;
+	float *dx = NULL, *xhat = NULL, *dxl = NULL;
 	uint32_t cols;
 	int rc;
 
@@ -548,20 +582,29 @@ int cxlms_gemm(struct cxlms_store *s, struct cxlms_tensor *t, uint64_t row0,
 		c.buf_len = (fl.total + 63) / 64 * 64;
 	}
 	if (c.q8) {
-		size_t ldq = (cols + GEMV_Q8_BLOCK - 1) / GEMV_Q8_BLOCK * GEMV_Q8_BLOCK;
+		size_t ldq = (cols + GEMV_Q8_LD - 1) / GEMV_Q8_LD * GEMV_Q8_LD;
+		uint32_t gpr = t->layout.groups_per_row;
 
 		xq = malloc(ldq * n_vec * sizeof(*xq));
 		dx = malloc(ldq / GEMV_Q8_BLOCK * n_vec * sizeof(*dx));
-		if (!xq || !dx) {
+		xq8 = malloc(ldq * n_vec);
+		dxl = malloc((ldq / 4 + gpr) * n_vec * sizeof(*dxl));
+		if (!xq || !dx || !xq8 || !dxl) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		for (i = 0; i < n_vec; i++)
 			quantize_q8(x + i * c.a.ldx, cols, xq + i * ldq,
 				    dx + i * (ldq / GEMV_Q8_BLOCK));
+		q8_lanes(xq, dx, n_vec, cols, ldq, t->geom.group_size, gpr, xq8, dxl,
+			 dxl + ldq / 4 * n_vec);
 		c.a.xq = xq;
 		c.a.ldq = ldq;
 		c.a.dx = dx;
+		c.a.xq8 = xq8;
+		c.a.dxl = dxl;
+		c.a.xcorr = dxl + ldq / 4 * n_vec;
+		c.a.gpr = gpr;
 		/*
 		 * A variant without a Q8 kernel runs its f32 kernel on the
 		 * rounded activations (step x code): the same sum up to float
@@ -590,7 +633,9 @@ int cxlms_gemm(struct cxlms_store *s, struct cxlms_tensor *t, uint64_t row0,
 out:
 	free(xhat);
 	free(xq);
+	free(xq8);
 	free(dx);
+	free(dxl);
 	free(tbits);
 	return rc;
 }

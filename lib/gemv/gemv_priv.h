@@ -20,6 +20,8 @@
 
 /* Activations are quantized per this many columns in the Q8 mode. */
 #define GEMV_Q8_BLOCK	32
+/* Q8 vectors are padded to whole 64-byte loads (zero codes past cols). */
+#define GEMV_Q8_LD	64
 #define GEMV_MAX_VEC	16
 
 /**
@@ -53,8 +55,13 @@ struct gemv_view {
  * @y, @ldy: outputs; row i (of this kernel call) of vector v at
  *	@y[v * @ldy + i]; kernels store, never accumulate
  * @xq, @ldq, @dx: Q8 mode: int16 codes (|q| <= 127, zero past cols,
- *	@ldq entries per vector, a multiple of GEMV_Q8_BLOCK) and one float
+ *	@ldq entries per vector, a multiple of GEMV_Q8_LD) and one float
  *	step per block of GEMV_Q8_BLOCK columns (@ldq / 32 per vector)
+ * @xq8, @dxl, @xcorr: the same codes as int8 (@ldq per vector), the step
+ *	of each 4-column lane (@ldq / 4 per vector, 0 past cols), and per
+ *	vector and scale group (@gpr per vector) sum of step x code over
+ *	the group's columns: what the u8 x s8 dot kernels (VNNI) subtract
+ *	after adding 128 to every level to make it unsigned
  */
 struct gemv_args {
 	unsigned int n_vec;
@@ -65,6 +72,10 @@ struct gemv_args {
 	const int16_t *xq;
 	size_t ldq;
 	const float *dx;
+	const int8_t *xq8;
+	const float *dxl;
+	const float *xcorr;
+	uint32_t gpr;
 };
 
 typedef int (*gemv_kernel_fn)(const struct gemv_view *v, uint32_t row0,
@@ -123,5 +134,6 @@ static inline float gemv_fp16_to_float(const uint8_t *p)
 /* x86-64 variants (built there only, entered only if the CPU has them). */
 const struct gemv_kernels *cxlms_gemv_kernels_avx2(void);
 const struct gemv_kernels *cxlms_gemv_kernels_avx512(void);
+const struct gemv_kernels *cxlms_gemv_kernels_vnni(void);
 
 #endif /* CXLMS_GEMV_PRIV_H */
