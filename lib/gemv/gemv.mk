@@ -8,7 +8,7 @@ $(O)/lib/gemv/gemv.o: CPPFLAGS += -DCXLMS_HAVE_SIMD
 $(O)/lib/gemv/gemv_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(O)/lib/gemv/gemv_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mfma -mf16c
 $(O)/lib/gemv/gemv_vnni.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512vnni \
-	-mavx512vbmi -mfma -mf16c
+	-mavx512vbmi -mgfni -mfma -mf16c
 endif
 GEMV_OBJS := $(GEMV_SRCS:%.c=$(O)/%.o)
 $(GEMV_OBJS): CFLAGS += -fPIC

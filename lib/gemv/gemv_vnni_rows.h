@@ -18,8 +18,13 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 	/* Linear: every code byte starts at level + 128 of code 0 (see file top). */
 	const __m512i start = lin ? _mm512_set1_epi8((char)(128 + v->mid)) :
 				    _mm512_setzero_si512();
-	__m512i wt[8];
+	const __m512i midv = _mm512_set1_epi8((char)v->mid);
+	__m512i wt[8], cb[8];
+	struct vnni_net net;
 	uint32_t r, p, vec;
+
+	if (VNNI_TRANSPOSE(k))
+		net_init(&net);
 
 #pragma GCC unroll 8
 	for (p = 0; p < k; p++) {
@@ -50,7 +55,16 @@ ROWS_NAME(const struct gemv_view *v, uint32_t row0, uint32_t n_rows,
 				left = gs64;
 			}
 			left--;
-			if (direct) {
+			if (VNNI_TRANSPOSE(k) && direct) {
+				/* 512 weights' codes at once (see codes512()), then one per chunk. */
+				if (!(c & 511)) {
+					uint32_t nb = (cols - c + 7) / 8;
+
+					codes512(planes + (e0 + c) / 8, stride, nb < 64 ? nb : 64, k,
+						 lin, &net, cb);
+				}
+				u = lin ? _mm512_add_epi8(cb[(c >> 6) & 7], midv) : cb[(c >> 6) & 7];
+			} else if (direct) {
 				const uint8_t *b = planes + (e0 + c) / 8;
 				/* Two chains (even, odd planes): half the add latency. */
 				__m512i u1 = _mm512_setzero_si512();
