@@ -326,8 +326,14 @@ static int tensor_vec(struct cxlms_store *s, const char *name, uint64_t n, float
 	return 0;
 }
 
-/* The bits a request of @bits means for tensor @t (see llama.h). */
-static unsigned int bits_for(struct cxlms_tensor *t, unsigned int bits)
+/*
+ * The bits a request of @bits means for tensor @t (see llama.h): K <= 8
+ * is the precision of the int8 tensors, 16-bit tensors stay at all planes
+ * (a 16-bit tensor cut to 8 planes keeps 2 mantissa bits: never what a
+ * store-wide K means); K > 8 reads 16-bit tensors at K where the format
+ * serves it.  --tensor-bits names a tensor for anything else.
+ */
+static unsigned int bits_for(struct cxlms_tensor *t, unsigned int bits, bool explicit)
 {
 	unsigned int planes = cxlms_tensor_get_planes(t);
 
@@ -335,10 +341,10 @@ static unsigned int bits_for(struct cxlms_tensor *t, unsigned int bits)
 		return bits;
 	if (!bits || bits >= planes)
 		return 0;
-	if (cxlms_tensor_get_format(t) == CXLMS_FMT_INT8)
+	if (cxlms_tensor_get_format(t) == CXLMS_FMT_INT8 || explicit)
 		return bits;
-	/* 16-bit: only where the format serves values at that precision. */
-	if (cxlms_fetch_size(t, 0, 1, bits, CXLMS_OUT_F32, CXLMS_RECON_DEFAULT) < 0)
+	if (bits <= 8 ||
+	    cxlms_fetch_size(t, 0, 1, bits, CXLMS_OUT_F32, CXLMS_RECON_DEFAULT) < 0)
 		return 0;
 	return bits;
 }
@@ -477,7 +483,7 @@ int cxlms_llama_set_tensor_bits(struct cxlms_llama *m, const char *pattern,
 		return fail(-EINVAL, "bad arguments");
 	FOR_EACH_MAT(m, w, {
 		if (!fnmatch(pattern, cxlms_tensor_get_name(w->t), 0)) {
-			w->bits = bits_for(w->t, bits);
+			w->bits = bits_for(w->t, bits, true);
 			n++;
 		}
 	});
@@ -539,7 +545,7 @@ int cxlms_llama_open(struct cxlms_store *s, const struct cxlms_llama_opts *o,
 	rc = load_weights(m);
 	if (rc)
 		goto err;
-	FOR_EACH_MAT(m, w, { w->bits = bits_for(w->t, m->o.bits); });
+	FOR_EACH_MAT(m, w, { w->bits = bits_for(w->t, m->o.bits, false); });
 	if (m->c.tied)
 		m->head = m->embed;
 

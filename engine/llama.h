@@ -62,10 +62,12 @@ typedef void (*cxlms_llama_hook_fn)(void *arg, struct cxlms_tensor *w,
 /**
  * struct cxlms_llama_opts - how to open
  * @size: sizeof(struct cxlms_llama_opts)
- * @bits: planes for every matrix: 0 all planes, 1..16 (a 16-bit tensor
- *	is read at min(@bits, planes) when its format serves that as values,
- *	fp16 >= 6 and bf16 >= 9, else at all planes), or CXLMS_BITS_POLICY
- *	(each tile as the handle's context says: cxlms_set_context())
+ * @bits: planes of the matrices: 0 all planes; 1..8 the int8 matrices'
+ *	precision (16-bit ones stay at all planes); 9..15 also 16-bit
+ *	matrices whose format serves it (fp16 >= 6, bf16 >= 9); or
+ *	CXLMS_BITS_POLICY (each tile as the handle's context says:
+ *	cxlms_set_context()).  cxlms_llama_set_tensor_bits() sets any tensor
+ *	to any bits its format serves.
  * @gemv_flags: cxlms_gemv_opts.flags (CXLMS_GEMV_Q8_ACT)
  * @threads: GEMV threads (0, 1: the caller's only)
  * @max_seq: KV cache length (0: the config's max_position_embeddings)

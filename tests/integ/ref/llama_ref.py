@@ -7,8 +7,8 @@ usage: llama_ref.py CXLMS STORE BITS TOKENS_FILE LOGITS_FILE
 Written from the architecture (Llama 2 / Hugging Face LlamaForCausalLM:
 RMSNorm, rotary positions, grouped-query attention, SwiGLU), not from the C
 engine.  Weights: what `CXLMS fetch STORE NAME --all --bits K --out f32`
-returns, K = BITS for int8 matrices (all planes for 16-bit tensors and for
-BITS "full"), the config from `cxlms info --metadata config.json`.  Every
+returns, K = BITS for int8 matrices (16-bit ones: BITS only above 8, else
+all planes; "full": all planes), the config from `cxlms info --metadata config.json`.  Every
 sequence of TOKENS_FILE (one line of ids) runs from position 0 in float64;
 compares with the raw little-endian f32 logits [tokens, vocab] the engine
 wrote to LOGITS_FILE and prints, per sequence, the largest
@@ -37,7 +37,14 @@ def main():
 
     def W(name):
         t = fmt[name]
-        k = t["planes"] if bits == "full" or t["format"] != "int8" else min(int(bits), 8)
+        # The engine's rule (engine/llama.h): K <= 8 is the int8 precision,
+        # 16-bit tensors take K > 8 only (fp16 serves 6.., bf16 9..).
+        if bits == "full":
+            k = t["planes"]
+        elif t["format"] == "int8":
+            k = min(int(bits), 8)
+        else:
+            k = int(bits) if 8 < int(bits) < t["planes"] else t["planes"]
         out = os.path.join(tmp, "w.bin")
         sh(cxlms, "fetch", store, name, "--all", "--bits", str(k), "--out", "f32", "-o", out)
         a = np.fromfile(out, dtype="<f4").astype(np.float64)
