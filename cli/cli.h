@@ -21,6 +21,10 @@ enum {
 	EXIT_TRUNCATED = 5,	/* -ENODATA */
 	EXIT_CHECKSUM = 6,	/* -EBADMSG */
 	EXIT_INVALID = 7,	/* -EUCLEAN */
+	/* cxlms run / eval (the Llama engine) */
+	EXIT_NOT_MODEL = 8,	/* not a Llama model, or no config.json */
+	EXIT_VOCAB = 9,		/* a token outside the vocabulary */
+	EXIT_CONTEXT = 10,	/* a sequence longer than the context */
 };
 
 /* The exit-code paragraph every --help ends with. */
@@ -47,6 +51,9 @@ struct cli_cmd {
 
 extern const struct cli_cmd cmd_import, cmd_info, cmd_fetch, cmd_verify,
 	cmd_stats;
+
+/* The reference Llama engine (cmd-llama.c, engine/). */
+extern const struct cli_cmd cmd_run, cmd_eval;
 
 /* cxlmsd's client (daemon/cli-policy.c). */
 extern const struct cli_cmd cmd_policy;

@@ -8,6 +8,8 @@ CLI_SRCS := cli/cxlms.c cli/util.c cli/cmd-import.c cli/cmd-info.c \
 CLI_SRCS += daemon/cli-policy.c
 # cxlms bench: the same benchmark module as tools/bench/cxlms-bench.
 CLI_SRCS += cli/cmd-bench.c tools/bench/bench.c
+# cxlms run / eval: the reference Llama engine, on the public API only.
+CLI_SRCS += cli/cmd-llama.c engine/llama.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(O)/%.o)
 CXLMS_CLI := $(O)/cxlms
 

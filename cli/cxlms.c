@@ -30,6 +30,8 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_detach,
 	&cmd_copy,
 	&cmd_bench,
+	&cmd_run,
+	&cmd_eval,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

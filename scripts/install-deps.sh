@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config python3 libcmocka-dev liburing-dev libcxl-dev libinih-dev
-      clang libclang-rt-dev)
+      clang libclang-rt-dev python3-numpy)
 [ "${CXLMS_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$CXLMS_DEPS_EXTRA" && pkgs+=("${extra[@]}")
 
 missing=()

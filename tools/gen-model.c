@@ -466,14 +466,39 @@ static char *make_header(struct tensor *t, unsigned int n, uint64_t seed,
 	return h;
 }
 
+/* The architecture of build_model() as a Hugging Face config.json. */
+static int write_config(const char *path, unsigned int layers)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "gen-model: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	fprintf(f, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n"
+		"  \"model_type\": \"llama\",\n  \"hidden_size\": %d,\n"
+		"  \"intermediate_size\": %d,\n  \"num_hidden_layers\": %u,\n"
+		"  \"num_attention_heads\": 8,\n  \"num_key_value_heads\": 8,\n"
+		"  \"vocab_size\": %d,\n  \"max_position_embeddings\": 2048,\n"
+		"  \"rms_norm_eps\": 1e-05,\n  \"rope_theta\": 10000.0,\n"
+		"  \"tie_word_embeddings\": false\n}\n", D_MODEL, D_FFN, layers, VOCAB);
+	if (fclose(f)) {
+		fprintf(stderr, "gen-model: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: gen-model [-s SEED] [-l LAYERS] [-v] OUT.safetensors\n"
+		"usage: gen-model [-s SEED] [-l LAYERS] [-c CONFIG.json] [-v] OUT.safetensors\n"
 		"Write a small Llama-shaped model with heavy-tailed, per-layer varying\n"
 		"weights (f32, bf16 and f16 tensors) as a safetensors file.\n"
 		"  -s, --seed SEED     PRNG seed (default 1)\n"
 		"  -l, --layers N      transformer blocks, 1..%d (default 6)\n"
+		"  -c, --config FILE   also write the model's Hugging Face config.json\n"
+		"                      (8 heads of 64, no GQA, untied head) to FILE\n"
 		"  -v, --verbose       print each tensor's kurtosis and zero share\n"
 		"  -h, --help          this help\n"
 		"Exit status: 0 ok, 1 error, 2 usage.\n", MAX_LAYERS);
@@ -495,6 +520,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "seed", required_argument, NULL, 's' },
 		{ "layers", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -502,14 +528,18 @@ int main(int argc, char **argv)
 	static struct tensor tensors[MAX_TENSORS];
 	uint64_t seed = 1, layers = 6, total = 0, u;
 	bool verbose = false;
+	const char *config = NULL;
 	char tmp[4096], *hdr;
 	unsigned int n;
 	size_t hlen;
 	FILE *f;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:l:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:l:c:vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
 		case 's':
 			if (!parse_u64(optarg, &seed)) {
 				fprintf(stderr, "gen-model: bad --seed '%s'\n", optarg);
@@ -540,6 +570,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (config && write_config(config, (unsigned int)layers))
+		return 1;
 	n = build_model(tensors, (unsigned int)layers);
 	hdr = make_header(tensors, n, seed, &hlen);
 	if (!hdr) {
