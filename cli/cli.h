@@ -53,7 +53,7 @@ extern const struct cli_cmd cmd_import, cmd_info, cmd_fetch, cmd_verify,
 	cmd_stats;
 
 /* The reference Llama engine (cmd-llama.c, engine/). */
-extern const struct cli_cmd cmd_run, cmd_eval;
+extern const struct cli_cmd cmd_run, cmd_eval, cmd_calibrate;
 
 /* cxlmsd's client (daemon/cli-policy.c). */
 extern const struct cli_cmd cmd_policy;
