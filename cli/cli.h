@@ -33,7 +33,9 @@ enum {
 	"  0 success, 1 error, 2 usage error (bad option, number out of range,\n" \
 	"  an output that is a device, FIFO, symlink or an input; cxlms(1)),\n" \
 	"  3 not a cxlms store, 4 unsupported store version or feature,\n" \
-	"  5 truncated store, 6 checksum mismatch, 7 invalid store contents.\n"
+	"  5 truncated store, 6 checksum mismatch, 7 invalid store contents;\n" \
+	"  run/eval/calibrate: 8 not a Llama model, 9 token outside the\n" \
+	"  vocabulary, 10 sequence longer than the context.\n"
 
 /**
  * struct cli_cmd - one subcommand

@@ -464,10 +464,7 @@ const struct cli_cmd cmd_run = {
 	"  --config FILE         a config.json to use (stores on /dev/cxlmsN keep none)\n"
 	"  --ctx-len N           KV cache length (default: max_position_embeddings)\n"
 	"  -v, --verbose         library messages\n"
-	"  -h, --help            this help\n"
-	"\n"
-	"Exit status also: 8 not a Llama model (or no config.json), 9 a token\n"
-	"outside the vocabulary, 10 the sequence passes the context length.\n",
+	"  -h, --help            this help\n",
 };
 
 /* --- eval -------------------------------------------------------------- */
@@ -785,10 +782,7 @@ const struct cli_cmd cmd_eval = {
 	"  --logits-out FILE     raw little-endian f32 logits [tokens, vocab] of\n"
 	"                        every sequence in order, at the asked bits (- : stdout)\n"
 	"  --json                one JSON object instead of the text\n"
-	"  -h, --help            this help\n"
-	"\n"
-	"Exit status also: 8 not a Llama model (or no config.json), 9 a token\n"
-	"outside the vocabulary, 10 a sequence longer than the context.\n",
+	"  -h, --help            this help\n",
 };
 
 /* --- calibrate --------------------------------------------------------- */
@@ -979,8 +973,5 @@ const struct cli_cmd cmd_calibrate = {
 	"Options:\n"
 	"  --tokens FILE         the calibration sequences (required)\n"
 	"  -o, --output FILE     where to write (default - : stdout)\n"
-	"  -h, --help            this help\n"
-	"\n"
-	"Exit status also: 8 not a Llama model, 9 a token outside the vocabulary,\n"
-	"10 a sequence longer than the context.\n",
+	"  -h, --help            this help\n",
 };
