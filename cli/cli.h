@@ -33,7 +33,9 @@ enum {
 	"  0 success, 1 error, 2 usage error (bad option, number out of range,\n" \
 	"  an output that is a device, FIFO, symlink or an input; cxlms(1)),\n" \
 	"  3 not a cxlms store, 4 unsupported store version or feature,\n" \
-	"  5 truncated store, 6 checksum mismatch, 7 invalid store contents.\n"
+	"  5 truncated store, 6 checksum mismatch, 7 invalid store contents;\n" \
+	"  run/eval/calibrate: 8 not a Llama model, 9 token outside the\n" \
+	"  vocabulary, 10 sequence longer than the context.\n"
 
 /**
  * struct cli_cmd - one subcommand
@@ -53,7 +55,7 @@ extern const struct cli_cmd cmd_import, cmd_info, cmd_fetch, cmd_verify,
 	cmd_stats;
 
 /* The reference Llama engine (cmd-llama.c, engine/). */
-extern const struct cli_cmd cmd_run, cmd_eval;
+extern const struct cli_cmd cmd_run, cmd_eval, cmd_calibrate;
 
 /* cxlmsd's client (daemon/cli-policy.c). */
 extern const struct cli_cmd cmd_policy;

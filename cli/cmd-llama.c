@@ -464,10 +464,7 @@ const struct cli_cmd cmd_run = {
 	"  --config FILE         a config.json to use (stores on /dev/cxlmsN keep none)\n"
 	"  --ctx-len N           KV cache length (default: max_position_embeddings)\n"
 	"  -v, --verbose         library messages\n"
-	"  -h, --help            this help\n"
-	"\n"
-	"Exit status also: 8 not a Llama model (or no config.json), 9 a token\n"
-	"outside the vocabulary, 10 the sequence passes the context length.\n",
+	"  -h, --help            this help\n",
 };
 
 /* --- eval -------------------------------------------------------------- */
@@ -785,8 +782,196 @@ const struct cli_cmd cmd_eval = {
 	"  --logits-out FILE     raw little-endian f32 logits [tokens, vocab] of\n"
 	"                        every sequence in order, at the asked bits (- : stdout)\n"
 	"  --json                one JSON object instead of the text\n"
-	"  -h, --help            this help\n"
+	"  -h, --help            this help\n",
+};
+
+/* --- calibrate --------------------------------------------------------- */
+
+#define CAL_MAX	1024
+
+/* Mean squared input activation per weight matrix, from the engine's hook. */
+struct cal {
+	struct cxlms_tensor *t[CAL_MAX];
+	double sum[CAL_MAX];
+	uint64_t count[CAL_MAX];
+	unsigned int n;
+	bool overflow;
+};
+
+static void cal_hook(void *arg, struct cxlms_tensor *w, const float *x,
+		     unsigned int n_vec, unsigned int cols)
+{
+	struct cal *c = arg;
+	unsigned int i;
+	double s = 0;
+
+	for (i = 0; i < c->n && c->t[i] != w; i++)
+		;
+	if (i == c->n) {
+		if (c->n == CAL_MAX) {
+			c->overflow = true;
+			return;
+		}
+		c->t[c->n++] = w;
+	}
+	for (size_t j = 0; j < (size_t)n_vec * cols; j++)
+		s += (double)x[j] * x[j];
+	c->sum[i] += s;
+	c->count[i] += (uint64_t)n_vec * cols;
+}
+
+static int calibrate_main(int argc, char **argv, struct cxlms_ctx *ctx)
+{
+	struct option opts[N_COMMON + 3] = {
+		{ "tokens", required_argument, NULL, OPT_TOKENS },
+		{ "output", required_argument, NULL, 'o' },
+	};
+	struct llama_args a = { .bits = 0 };
+	const char *tok_path = NULL, *out_path = "-";
+	struct cxlms_store *s = NULL;
+	struct cxlms_llama *m = NULL;
+	struct cal *cal = calloc(1, sizeof(*cal));
+	struct seqs q = { 0 };
+	float *lg = NULL;
+	double mean = 0;
+	FILE *f = NULL;
+	unsigned int i;
+	int c, rc;
+
+	if (!cal) {
+		cli_err("out of memory");
+		return EXIT_ERROR;
+	}
+	memcpy(opts + 2, common_opts, sizeof(common_opts));
+	while ((c = getopt_long(argc, argv, ":o:v", opts, NULL)) != -1) {
+		rc = common_opt(c, &a);
+		if (rc == 0)
+			continue;
+		if (rc != 1)
+			goto out_free;
+		switch (c) {
+		case OPT_TOKENS:
+			tok_path = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		default:
+			rc = cli_getopt_err(c, argv);
+			goto out_free;
+		}
+	}
+	cli_setup_log(ctx);
+	rc = EXIT_USAGE;
+	if (store_operand(argc, argv, &a))
+		goto out_free;
+	if (!tok_path) {
+		rc = cli_usage_err("--tokens FILE is required (calibration sequences)");
+		goto out_free;
+	}
+	if (a.have_bits || a.n_ov || a.context) {
+		rc = cli_usage_err("calibrate runs at full precision: no --bits, --tensor-bits"
+				   " or --context");
+		goto out_free;
+	}
+	{
+		const char *in[] = { a.store_path, tok_path };
+
+		rc = cli_check_output(out_path, true, in, 2);
+		if (rc)
+			goto out_free;
+	}
+	rc = read_seqs(tok_path, &q);
+	if (rc)
+		goto out;
+	rc = open_model(ctx, &a, 0, &s, &m);
+	if (rc)
+		goto out;
+	cxlms_llama_free(m);
+	m = NULL;
+	{
+		struct cxlms_llama_opts o = { .size = sizeof(o), .threads = a.threads,
+					      .max_seq = a.max_seq, .config_json = a.config,
+					      .config_len = a.config_len, .hook = cal_hook,
+					      .hook_arg = cal };
+
+		rc = cxlms_llama_open(s, &o, &m);
+		if (rc) {
+			cli_err("%s: %s", a.store_path, cxlms_llama_last_error());
+			rc = llama_exit(rc);
+			goto out;
+		}
+	}
+	for (i = 0; i < q.n; i++) {
+		free(lg);
+		lg = malloc(cxlms_llama_get_config(m)->vocab * sizeof(float));
+		if (!lg) {
+			cli_err("out of memory");
+			rc = EXIT_ERROR;
+			goto out;
+		}
+		cxlms_llama_reset(m);
+		rc = cxlms_llama_forward(m, q.tok[i], q.len[i], lg, CXLMS_LLAMA_LAST_ONLY);
+		if (rc) {
+			cli_err("%s: line %u: %s", tok_path, i + 1, cxlms_llama_last_error());
+			rc = llama_exit(rc);
+			goto out;
+		}
+	}
+	if (cal->overflow) {
+		cli_err("more than %d weight matrices", CAL_MAX);
+		rc = EXIT_ERROR;
+		goto out;
+	}
+	for (i = 0; i < cal->n; i++)
+		mean += cal->sum[i] / cal->count[i] / cal->n;
+	f = strcmp(out_path, "-") ? fopen(out_path, "w") : stdout;
+	if (!f) {
+		cli_err("%s: %s", out_path, strerror(errno));
+		rc = EXIT_ERROR;
+		goto out;
+	}
+	fprintf(f, "# cxlms calibrate: mean squared input activation per weight matrix,\n"
+		"# relative to the mean over matrices; %u sequences of %s\n", q.n, tok_path);
+	for (i = 0; i < cal->n; i++)
+		fprintf(f, "%s %.6g\n", cxlms_tensor_get_name(cal->t[i]),
+			mean > 0 ? cal->sum[i] / cal->count[i] / mean : 1.0);
+	if ((f != stdout && fclose(f)) || (f == stdout && fflush(f))) {
+		cli_err("%s: %s", out_path, strerror(errno));
+		rc = EXIT_ERROR;
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	free(lg);
+	free_seqs(&q);
+	free(a.config);
+	cxlms_llama_free(m);
+	cxlms_store_unref(s);
+out_free:
+	free(cal);
+	return rc;
+}
+
+const struct cli_cmd cmd_calibrate = {
+	.name = "calibrate",
+	.summary = "per-matrix activation energy of a context, for cxlmsd's budget mode",
+	.fn = calibrate_main,
+	.help =
+	"usage: cxlms calibrate STORE --tokens FILE [-o FILE] [--threads N]\n"
+	"                       [--config FILE] [--ctx-len N] [-v]\n"
 	"\n"
-	"Exit status also: 8 not a Llama model (or no config.json), 9 a token\n"
-	"outside the vocabulary, 10 a sequence longer than the context.\n",
+	"Run the calibration sequences of FILE (one line of token ids each)\n"
+	"through the Llama model in STORE at full precision and print, per weight\n"
+	"matrix, the mean squared value of its input activations relative to the\n"
+	"mean over all matrices: \"NAME IMPORTANCE\" lines.  A tile's expected\n"
+	"output error at k bits is that times its weight error power, which is\n"
+	"what cxlmsd's budget mode ranks (importance x sigma^2 x 4^-k): feed each\n"
+	"line to `cxlms policy report NAME '*' IMPORTANCE`, then `sync`\n"
+	"(docs/engine.md, \"Context calibration\").\n"
+	"\n"
+	"Options:\n"
+	"  --tokens FILE         the calibration sequences (required)\n"
+	"  -o, --output FILE     where to write (default - : stdout)\n"
+	"  -h, --help            this help\n",
 };

@@ -32,6 +32,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_bench,
 	&cmd_run,
 	&cmd_eval,
+	&cmd_calibrate,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

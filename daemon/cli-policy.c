@@ -7,6 +7,7 @@
  *   cxlms policy show                         daemon state, every context
  *   cxlms policy set-context NAME             the store's default context
  *   cxlms policy report TENSOR TILE|* IMP     importance for budget modes
+ *   cxlms policy sync                         apply reports now
  *   cxlms policy bits STORE TENSOR [--context NAME]
  *                                             bits per tile, from the store
  */
@@ -151,7 +152,7 @@ static int cmd_policy_fn(int argc, char **argv, struct cxlms_ctx *ctx)
 		}
 	}
 	if (optind >= argc)
-		return cli_usage_err("need a subcommand: show, set-context, report, bits");
+		return cli_usage_err("need a subcommand: show, set-context, report, sync, bits");
 	sub = argv[optind++];
 	argc -= optind;
 	argv += optind;
@@ -178,6 +179,11 @@ static int cmd_policy_fn(int argc, char **argv, struct cxlms_ctx *ctx)
 			return cli_usage_err("tensor name too long");
 		return request(sock, line);
 	}
+	if (!strcmp(sub, "sync")) {
+		if (argc)
+			return cli_usage_err("policy sync takes no arguments");
+		return request(sock, "sync");
+	}
 	if (!strcmp(sub, "bits"))
 		return policy_bits(argc, argv, ctx, context);
 	return cli_usage_err("unknown policy subcommand '%s'", sub);
@@ -190,6 +196,7 @@ const struct cli_cmd cmd_policy = {
 	"usage: cxlms policy [-v] [--socket PATH] show\n"
 	"       cxlms policy [-v] [--socket PATH] set-context NAME\n"
 	"       cxlms policy [-v] [--socket PATH] report TENSOR TILE|* IMPORTANCE\n"
+	"       cxlms policy [-v] [--socket PATH] sync\n"
 	"       cxlms policy [-v] bits [--context NAME] STORE TENSOR\n"
 	"\n"
 	"show, set-context and report talk to cxlmsd over its control socket\n"
@@ -201,6 +208,8 @@ const struct cli_cmd cmd_policy = {
 	"  report        importance of a tile (or * for all of a tensor's tiles)\n"
 	"                for budget and pressure contexts; applied within one\n"
 	"                [daemon] interval_ms\n"
+	"  sync          apply pending reports now and publish (prints the map\n"
+	"                generation)\n"
 	"bits reads the maps from the store itself (no daemon needed): the bits\n"
 	"every tile of TENSOR gets under --context NAME (default: the store's\n"
 	"default context).\n"

@@ -44,6 +44,8 @@ KB_STORES := $(foreach v,int8 bf16 fp16,$(O)/tests/guest/kb/mini-$(v).cxlms)
 KB_UNIT   := $(O)/tests/guest/test_lib_fetch
 KB_CMP    := $(O)/tests/guest/cxlms-kb-compare
 KB_BINS   := $(CXLMS_CLI) $(KB_UNIT) $(KB_CMP)
+# The reference Llama engine's model for lib-kernel.sh's lk_engine.
+KB_LLAMA  := $(O)/tests/guest/kb/llama.cxlms $(O)/tests/guest/kb/llama.json
 
 $(KB_CMP): $(O)/tests/guest/cxlms-kb-compare.o $(LIBCXLMS_A)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
@@ -67,6 +69,14 @@ $(O)/tests/guest/kb/mini-%.cxlms: $(O)/tests/guest/kb/mini-%.safetensors $(CXLMS
 	rm -f $@
 	$(CXLMS_CLI) import -q --no-defaults --format $* --tile-rows 24 \
 		$(if $(filter int8,$*),--group 32) $< $@
+
+$(O)/tests/guest/kb/llama.json: $(GEN_MODEL)
+	@mkdir -p $(dir $@)
+	$(GEN_MODEL) -s 3 -l 1 -c $@ $(O)/tests/guest/kb/llama.safetensors >/dev/null
+
+$(O)/tests/guest/kb/llama.cxlms: $(O)/tests/guest/kb/llama.json $(CXLMS_CLI)
+	rm -f $@
+	$(CXLMS_CLI) import -q --config $< $(O)/tests/guest/kb/llama.safetensors $@
 
 # io_uring guest programs (tests/guest/uring.sh runs them); libm next to
 # them like the kernel-backend programs (RUNPATH $ORIGIN).
@@ -93,7 +103,8 @@ $(KP_PROBE): $(O)/daemon/policy-probe.o $(O)/tools/st-read.o $(LIBCXLMS_A)
 	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $(filter %.o,$^) $(LIBCXLMS_A) \
 		$(LIBCXLMS_LDLIBS) -lm
 
-$(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KP_CXLMSD) $(KP_PROBE)
+$(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KB_LLAMA) $(KP_CXLMSD) \
+	    $(KP_PROBE)
 	rm -rf $@
 	mkdir -p $@
 	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh \
@@ -103,7 +114,7 @@ $(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KP_CXLMS
 	cp -L $$($(CC) -print-file-name=libm.so.6) $@/
 	cp $(KP_CXLMSD) $(KP_PROBE) tests/guest/policy.sh $@/
 	cp -L $$($(CC) -print-file-name=libinih.so.1) $@/
-	cp $(KB_STORES) $@/kb/
+	cp $(KB_STORES) $(KB_LLAMA) $@/kb/
 
 qemu-check: $(PAYLOAD)
 	@driver/qemu-check.sh $(PAYLOAD) $(O)/qemu

@@ -4,7 +4,8 @@
 # `make demo`: write a small transformer-like model as safetensors, import
 # it into a cxlms store (int8, groups of 128), then fetch every tensor at
 # k = 8..2 bits and print bytes read and error vs the original weights and
-# vs round-to-nearest at k bits.  docs/demo.md explains the numbers.
+# vs round-to-nearest at k bits; two cxlmsd contexts; the Llama engine at
+# two contexts (scripts/demo-engine.sh).  docs/demo.md explains the numbers.
 #
 # Environment: O (build dir, default build), DEMO_DIR (work dir, default
 # $O/demo), DEMO_SEED (model seed, default 1), DEMO_JSON=1 for JSON output.
@@ -50,5 +51,9 @@ echo "   ($(took "$t"))"
 t=$(now)
 echo "== 4. two contexts on one store: cxlmsd + bits=policy"
 O=$O daemon/demo-contexts.sh "$MODEL" "$STORE"
+echo "   ($(took "$t"))"
+t=$(now)
+echo "== 5. the reference Llama engine at two contexts on one store (cxlms eval, bits=policy)"
+O=$O scripts/demo-engine.sh "$DIR/engine"
 echo "   ($(took "$t"))"
 echo "== demo done in $(took "$t0"); files in $DIR"

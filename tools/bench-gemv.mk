@@ -11,3 +11,9 @@ ALL_TARGETS += $(BENCH_GEMV)
 .PHONY: bench-gemv
 bench-gemv: $(BENCH_GEMV)
 	$(BENCH_GEMV) $(BENCH_GEMV_ARGS)
+
+# `make bench-contexts`: context-calibrated precision maps on stories260K
+# (tools/bench-contexts.sh; needs ../shared).  Numbers, not a test.
+.PHONY: bench-contexts
+bench-contexts: $(CXLMS_CLI) $(CXLMSD)
+	O=$(O) tools/bench-contexts.sh

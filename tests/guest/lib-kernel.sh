@@ -114,7 +114,8 @@ lk_same_tensors() {
 	for v in $LK_VARIANTS; do
 		lk_rows "$(lk_file "$v")" >>"$LK_TMP/want"
 	done
-	lk_rows $LK_DEV | grep -v '^boot1\.uuid\.' >"$LK_TMP/got"
+	# Not the marker tensor, not the engine's Llama (lk_engine).
+	lk_rows $LK_DEV | grep -v -e '^boot1\.uuid\.' -e '^model\.' -e '^lm_head\.' >"$LK_TMP/got"
 	[ -s "$LK_TMP/want" ] && cmp -s "$LK_TMP/want" "$LK_TMP/got"
 }
 
@@ -247,6 +248,25 @@ lk_unit_fetch() {
 	[ $rc -eq 0 ]
 }
 
+# The reference Llama engine on the device: `cxlms run` on /dev/cxlms0
+# (config.json given with --config: the device keeps no metadata) prints
+# the same tokens as on the store file, greedy, at 4 bits and at full
+# precision (kb/llama.cxlms: tools/gen-model -l 1, copied in boot 1).
+lk_engine() {
+	for b in 4 full; do
+		$LK_CXLMS run $LK_DEV --config kb/llama.json --tokens 1,2,3 -n 6 --bits $b \
+			>"$LK_TMP/rd" 2>"$LK_TMP/re" &&
+		$LK_CXLMS run kb/llama.cxlms --tokens 1,2,3 -n 6 --bits $b >"$LK_TMP/rf" 2>>"$LK_TMP/re" ||
+			{ sed 's/^/# /' "$LK_TMP/re"; return 1; }
+		echo "# engine --bits $b: device '$(head -n 1 "$LK_TMP/rd")', file '$(head -n 1 "$LK_TMP/rf")'"
+		[ -s "$LK_TMP/rd" ] && [ "$(head -n 1 "$LK_TMP/rd")" = "$(head -n 1 "$LK_TMP/rf")" ] ||
+			return 1
+	done
+	# Without --config the device's missing metadata is named (exit 8).
+	$LK_CXLMS run $LK_DEV --tokens 1 -n 1 >/dev/null 2>"$LK_TMP/re"
+	[ $? -eq 8 ] && grep -q 'no metadata' "$LK_TMP/re"
+}
+
 echo "# lib-kernel: libcxlms kernel backend, cxlms attach/copy (boot ${CXLMS_BOOT:-1})"
 if [ -z "${CXLMS_REGION:-}" ] || [ "$lk_half" -lt $((16 << 20)) ]; then
 	not_ok "lib-kernel: no CXL region (CXLMS_REGION/CXLMS_REGION_SIZE)"
@@ -271,6 +291,9 @@ elif [ "${CXLMS_BOOT:-1}" = 1 ]; then
 			lk_compare_all
 		step "lib-kernel: cxlms fetch --rows --verify $LK_DEV == file --rows for every tensor" \
 			lk_rows_verify
+		step "lib-kernel: cxlms copy kb/llama.cxlms $LK_DEV (the engine's Llama)" \
+			$LK_CXLMS copy -q kb/llama.cxlms
+		step "lib-kernel: cxlms run on $LK_DEV == on the file (same tokens, 4 bits and full)" lk_engine
 		step "lib-kernel: cxlms stats $LK_DEV: device-wide counters" lk_device_stats
 		step "lib-kernel: store uuid recorded in the store for boot 2" lk_mark_uuid
 		echo "# lib-kernel: store uuid $(lk_uuid $LK_DEV)"
@@ -289,6 +312,7 @@ else
 		step "lib-kernel: cxlms verify $LK_DEV after reboot" $LK_CXLMS verify $LK_DEV
 		step "lib-kernel: libcxlms kernel == file backend after reboot: every tensor x k x out x recon; gemv/gemm" \
 			lk_compare_all
+		step "lib-kernel: cxlms run on $LK_DEV == on the file after reboot" lk_engine
 		step "lib-kernel: cxlms fetch $LK_DEV == file after reboot (full precision, every tensor)" \
 			lk_fetch_cli "8:int:default" "16:int:default"
 		step "lib-kernel: cxlms detach" $LK_CXLMS detach

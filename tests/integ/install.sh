@@ -179,6 +179,46 @@ else
 fi
 cd - >/dev/null || exit 1
 
+# The reference Llama engine (engine/) builds against the staged install
+# alone: proof that it uses nothing but the public <libcxlms.h>.
+mkdir -p "$tmp/llama" && cp engine/llama.c engine/llama.h "$tmp/llama/" || exit 1
+cat >"$tmp/llama/main.c" <<'PROG'
+#include <stdio.h>
+#include <stdlib.h>
+#include "llama.h"
+
+int main(int argc, char **argv)
+{
+	struct cxlms_ctx *ctx;
+	struct cxlms_store *s;
+	struct cxlms_llama *m;
+	int32_t tok[3] = { 1, 2, 3 };
+	float *logits;
+
+	if (argc != 2 || cxlms_new(&ctx) || cxlms_open(ctx, argv[1], 0, &s) ||
+	    cxlms_llama_open(s, NULL, &m)) {
+		fprintf(stderr, "open: %s\n", cxlms_llama_last_error());
+		return 1;
+	}
+	logits = malloc(cxlms_llama_get_config(m)->vocab * sizeof(float));
+	if (!logits || cxlms_llama_forward(m, tok, 3, logits, CXLMS_LLAMA_LAST_ONLY))
+		return 1;
+	printf("%g\n", logits[0]);
+	return 0;
+}
+PROG
+"$O/tools/gen-model" -l 1 -c "$tmp/llama/config.json" "$tmp/llama/m.safetensors" >/dev/null &&
+	"$O/cxlms" import -q "$tmp/llama/m.safetensors" "$tmp/llama/m.cxlms" ||
+	fail "llama: test store"
+# shellcheck disable=SC2086
+if (cd "$tmp/llama" && cc -Wall -Wextra -Werror -std=gnu11 -O2 -o llama main.c llama.c \
+	$cflags $libs -lm) 2>"$tmp/cc.err"; then
+	check "engine/llama.c built from the .pc alone runs a forward pass" \
+		env LD_LIBRARY_PATH="$pfx/lib" "$tmp/llama/llama" "$tmp/llama/m.cxlms"
+else
+	fail "engine/llama.c does not build against the installed header: $(head -c 400 "$tmp/cc.err")"
+fi
+
 # --- uninstall: a changed config stays, everything else goes ---------------
 echo "# local change" >>"$root/etc/cxlms/cxlmsd.conf"
 make -s O="$O" DESTDIR="$root" PREFIX="$TEST_PREFIX" uninstall >"$tmp/uninstall.log" 2>&1 ||
