@@ -330,6 +330,8 @@ static unsigned int copies_for(double bytes, double target)
 {
 	unsigned int n = (unsigned int)ceil(target / bytes);
 
+	if (!target)
+		return 1;	/* --hot: one copy, kept in the caches */
 	return n < 2 ? 2 : n > MAXNT ? MAXNT : n;
 }
 
@@ -337,6 +339,7 @@ struct opts {
 	unsigned int reps;
 	double target;		/* bytes cycled per contender */
 	int no_ggml;
+	int hot;		/* each timed call right after an untimed one on the same copy */
 	FILE *json;
 	const char *dat;
 	int first_json;
@@ -472,8 +475,11 @@ static int bench_shape(uint64_t rows, uint64_t cols, struct opts *op)
 	/* Rounds: every contender and thread count once per round, copies cycled. */
 	for (r = 0; r < op->reps; r++)
 		for (th = 0; th < 2; th++)
-			for (i = 0; i < b->nc; i++)
+			for (i = 0; i < b->nc; i++) {
+				if (op->hot)
+					run(b, &b->c[i], 0, th + 1);
 				b->c[i].t[th][r] = run(b, &b->c[i], r * 2 + th + i, th + 1);
+			}
 	for (i = 0; i < b->nc; i++)
 		for (th = 0; th < 2; th++) {
 			qsort(b->c[i].t[th], op->reps, sizeof(double), cmp);
@@ -560,15 +566,19 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 {
 	unsigned int i, th, k;
 
-	printf("\n== %llu x %llu, median of %u rounds; cxlms store: %u copies, ggml: >= %.0f MiB of copies each ==\n",
-	       (unsigned long long)b->rows, (unsigned long long)b->cols, reps, b->nt,
-	       op->target / 1048576);
+	if (op->hot)
+		printf("\n== %llu x %llu, median of %u rounds, HOT: each call right after one on the same weights (in the caches) ==\n",
+		       (unsigned long long)b->rows, (unsigned long long)b->cols, reps);
+	else
+		printf("\n== %llu x %llu, median of %u rounds; cxlms store: %u copies, ggml: >= %.0f MiB of copies each ==\n",
+		       (unsigned long long)b->rows, (unsigned long long)b->cols, reps, b->nt,
+		       op->target / 1048576);
 	for (th = 0; th < 2; th++) {
 		const struct cont *c8 = find_cx(b, K_CX, 8), *q8 = find_cx(b, K_CXQ8, 8);
 
 		printf("\nthreads %u\n", th + 1);
-		printf("%-22s %6s %8s %9s %7s | %9s %7s %6s | %9s | %s\n", "contender", "bpw",
-		       "MiB", "us", "GB/s", "read us", "GB/s", "rd/t", "rel.err",
+		printf("%-22s %6s %8s %9s %7s %6s | %9s %7s %6s | %9s | %s\n", "contender", "bpw",
+		       "MiB", "us", "GB/s", "ns/w", "read us", "GB/s", "rd/t", "rel.err",
 		       "t(k)/t(8)  k/8");
 		for (i = 0; i < b->nc; i++) {
 			const struct cont *c = &b->c[i], *rd = NULL;
@@ -580,9 +590,11 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 			for (j = 0; j < b->nc; j++)
 				if (b->c[j].read_of == (int)(c->kind == K_CXQ8 ? i - 1 : i))
 					rd = &b->c[j];
-			printf("%-22s %6.3f %8.2f %9.0f %7.2f | %9.0f %7.2f %6.2f | %9.3e |",
+			printf("%-22s %6.3f %8.2f %9.0f %7.2f %6.3f | %9.0f %7.2f %6.2f | %9.3e |",
 			       c->name, c->bpw, c->bytes / 1048576, c->med[th] * 1e6,
-			       c->bytes / c->med[th] / 1e9, rd ? rd->med[th] * 1e6 : 0,
+			       c->bytes / c->med[th] / 1e9,
+			       c->med[th] * 1e9 / ((double)b->rows * b->cols),
+			       rd ? rd->med[th] * 1e6 : 0,
 			       rd ? c->bytes / rd->med[th] / 1e9 : 0,
 			       rd ? rd->med[th] / c->med[th] : 0, c->err);
 			if (c->kind == K_CX && c8)
@@ -713,7 +725,7 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 static void usage(FILE *f, const char *argv0)
 {
 	fprintf(f,
-		"usage: %s [--quick] [-r REPS] [--shape RxC]... [--json FILE] [--dat PREFIX]\n"
+		"usage: %s [--quick | --hot] [-r REPS] [--shape RxC]... [--json FILE] [--dat PREFIX]\n"
 		"          [--no-ggml] [-l K,CALLS]\n"
 		"  cxlms_gemv() at k = 8..%d against ggml's kernels (when linked: bench-gemv-ggml)\n"
 		"  --quick       smoke test: one small shape, 3 rounds, small copies\n"
@@ -721,6 +733,7 @@ static void usage(FILE *f, const char *argv0)
 		"  --shape RxC   rows x cols (repeatable; default 8192x8192 4096x11008 11008x4096)\n"
 		"  --json FILE   every row as JSON; --dat PREFIX: gnuplot data per shape and threads\n"
 		"  --no-ggml     cxlms contenders only\n"
+		"  --hot         compute alone: 1024x4096 (default), weights warm in the caches\n"
 		"  -l K,CALLS    only CALLS gemv calls at k = K on 4096x4096 (for perf stat)\n",
 		argv0, KMIN, MAXR);
 }
@@ -731,6 +744,7 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' }, { "shape", required_argument, NULL, 's' },
 		{ "json", required_argument, NULL, 'j' }, { "dat", required_argument, NULL, 'd' },
 		{ "no-ggml", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
+		{ "hot", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 } };
 	struct opts op = { .reps = 7, .target = 96.0 * 1048576, .first_json = 1 };
 	uint64_t shapes[8][2];
@@ -776,6 +790,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			op.no_ggml = 1;
+			break;
+		case 'H':
+			op.hot = 1;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -830,6 +847,15 @@ int main(int argc, char **argv)
 			ns = 1;
 		}
 	}
+	if (op.hot) {
+		/* Compute alone: one copy of a 4 M-weight matrix, warm in L2/L3. */
+		op.target = 0;
+		if (!ns) {
+			shapes[0][0] = 1024;
+			shapes[0][1] = 4096;
+			ns = 1;
+		}
+	}
 	if (!ns) {
 		static const uint64_t def[3][2] = { { 8192, 8192 }, { 4096, 11008 }, { 11008, 4096 } };
 
@@ -857,7 +883,8 @@ int main(int argc, char **argv)
 	       "none (built without ggml: `make bench-gemv` builds bench-gemv-ggml)");
 	printf("weights: Student-t(6) x log-normal row/column gains, 1 outlier column in 1024 (x4..20);\n"
 	       "x ~ N(0,1); rel.err = |y - y_ref| / |y_ref|, y_ref = double GEMV on the f32 weights.\n"
-	       "GB/s = the contender's own weight bytes per second (1e9); rd/t = read-only time / time;\n"
+	       "GB/s = the contender's own weight bytes per second (1e9); ns/w: ns per weight;\n"
+	       "rd/t = read-only time / time;\n"
 	       "cxlms bytes: k planes + fp16 scales; ggml bytes: the tensor (ggml_nbytes).\n");
 	fflush(stdout);
 	for (i = 0; !rc && i < ns; i++)

@@ -30,3 +30,11 @@ ggml-fetch:
 bench-gemv: ggml-fetch
 	$(MAKE) --no-print-directory $(BENCH_GEMV_GGML)
 	$(BENCH_GEMV_GGML) $(BENCH_GEMV_ARGS)
+
+# `make bench-engine` (issue 12 item 6): `cxlms run` at k = 8..2 against
+# llama-bench on the same synthetic Llama as GGUF Q8_0/Q4_0/Q2_K; the model,
+# store and GGUF files are cached in $(O)/bench-engine.
+BENCH_ENGINE_ARGS ?=
+.PHONY: bench-engine
+bench-engine: $(O)/cxlms
+	tools/ggml/bench-engine.sh $(O)/cxlms $(O)/bench-engine $(BENCH_ENGINE_ARGS)
