@@ -36,10 +36,11 @@
 
 #define MAXR	31
 #define MAXNT	24		/* store copies */
-#define GROUP	128
 #define KMIN	2
 #define NK	(8 - KMIN + 1)
 #define MAXC	64
+
+static unsigned int GROUP = 128;	/* int8 scale group (--group) */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -170,7 +171,7 @@ struct cont {
 	double bytes;			/* weight bytes one call reads */
 	double bpw;
 	double t[2][MAXR];
-	double med[2];
+	double med[2], min[2];
 	double err;			/* relative L2 of y vs the f32 reference */
 	int read_of;			/* K_*READ: the contender it shadows */
 };
@@ -484,6 +485,7 @@ static int bench_shape(uint64_t rows, uint64_t cols, struct opts *op)
 		for (th = 0; th < 2; th++) {
 			qsort(b->c[i].t[th], op->reps, sizeof(double), cmp);
 			b->c[i].med[th] = b->c[i].t[th][op->reps / 2];
+			b->c[i].min[th] = b->c[i].t[th][0];
 		}
 	print_shape(b, op, op->reps);
 
@@ -577,8 +579,8 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 		const struct cont *c8 = find_cx(b, K_CX, 8), *q8 = find_cx(b, K_CXQ8, 8);
 
 		printf("\nthreads %u\n", th + 1);
-		printf("%-22s %6s %8s %9s %7s %6s | %9s %7s %6s | %9s | %s\n", "contender", "bpw",
-		       "MiB", "us", "GB/s", "ns/w", "read us", "GB/s", "rd/t", "rel.err",
+		printf("%-22s %6s %8s %9s %8s %7s %6s | %9s %7s %6s | %9s | %s\n", "contender", "bpw",
+		       "MiB", "us", "min us", "GB/s", "ns/w", "read us", "GB/s", "rd/t", "rel.err",
 		       "t(k)/t(8)  k/8");
 		for (i = 0; i < b->nc; i++) {
 			const struct cont *c = &b->c[i], *rd = NULL;
@@ -590,8 +592,8 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 			for (j = 0; j < b->nc; j++)
 				if (b->c[j].read_of == (int)(c->kind == K_CXQ8 ? i - 1 : i))
 					rd = &b->c[j];
-			printf("%-22s %6.3f %8.2f %9.0f %7.2f %6.3f | %9.0f %7.2f %6.2f | %9.3e |",
-			       c->name, c->bpw, c->bytes / 1048576, c->med[th] * 1e6,
+			printf("%-22s %6.3f %8.2f %9.0f %8.0f %7.2f %6.3f | %9.0f %7.2f %6.2f | %9.3e |",
+			       c->name, c->bpw, c->bytes / 1048576, c->med[th] * 1e6, c->min[th] * 1e6,
 			       c->bytes / c->med[th] / 1e9,
 			       c->med[th] * 1e9 / ((double)b->rows * b->cols),
 			       rd ? rd->med[th] * 1e6 : 0,
@@ -606,13 +608,14 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 				fprintf(op->json, "%s\n  {\"rows\": %llu, \"cols\": %llu, \"threads\": %u, "
 					"\"contender\": \"%s\", \"kind\": \"%s\", \"k\": %u, "
 					"\"ggml_type\": \"%s\", \"repack\": %s, \"bpw\": %.4f, "
-					"\"bytes\": %.0f, \"us\": %.1f, \"gbs\": %.3f, \"read_us\": %.1f, "
+					"\"bytes\": %.0f, \"us\": %.1f, \"us_min\": %.1f, \"gbs\": %.3f, \"read_us\": %.1f, "
 					"\"rel_err\": %.4e, \"rounds\": %u}",
 					op->first_json ? "" : ",", (unsigned long long)b->rows,
 					(unsigned long long)b->cols, th + 1, c->name,
 					c->kind == K_PEER ? "ggml" : c->kind == K_CX ? "cxlms-f32" : "cxlms-q8",
 					c->k, c->type ? c->type : "", c->repack ? "true" : "false",
-					c->bpw, c->bytes, c->med[th] * 1e6, c->bytes / c->med[th] / 1e9,
+					c->bpw, c->bytes, c->med[th] * 1e6, c->min[th] * 1e6,
+					c->bytes / c->med[th] / 1e9,
 					rd ? rd->med[th] * 1e6 : 0, c->err, reps);
 				op->first_json = 0;
 			}
@@ -725,7 +728,7 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 static void usage(FILE *f, const char *argv0)
 {
 	fprintf(f,
-		"usage: %s [--quick | --hot] [-r REPS] [--shape RxC]... [--json FILE] [--dat PREFIX]\n"
+		"usage: %s [--quick | --hot] [-r REPS] [--group N] [--shape RxC]... [--json FILE] [--dat PREFIX]\n"
 		"          [--no-ggml] [-l K,CALLS]\n"
 		"  cxlms_gemv() at k = 8..%d against ggml's kernels (when linked: bench-gemv-ggml)\n"
 		"  --quick       smoke test: one small shape, 3 rounds, small copies\n"
@@ -733,6 +736,7 @@ static void usage(FILE *f, const char *argv0)
 		"  --shape RxC   rows x cols (repeatable; default 8192x8192 4096x11008 11008x4096)\n"
 		"  --json FILE   every row as JSON; --dat PREFIX: gnuplot data per shape and threads\n"
 		"  --no-ggml     cxlms contenders only\n"
+		"  --group N     int8 scale group of the store (default 128, as cxlms import)\n"
 		"  --hot         compute alone: 1024x4096 (default), weights warm in the caches\n"
 		"  -l K,CALLS    only CALLS gemv calls at k = K on 4096x4096 (for perf stat)\n",
 		argv0, KMIN, MAXR);
@@ -744,7 +748,7 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' }, { "shape", required_argument, NULL, 's' },
 		{ "json", required_argument, NULL, 'j' }, { "dat", required_argument, NULL, 'd' },
 		{ "no-ggml", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' },
-		{ "hot", no_argument, NULL, 'H' },
+		{ "hot", no_argument, NULL, 'H' }, { "group", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 } };
 	struct opts op = { .reps = 7, .target = 96.0 * 1048576, .first_json = 1 };
 	uint64_t shapes[8][2];
@@ -793,6 +797,15 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			op.hot = 1;
+			break;
+		case 'g':
+			/* The store's scale group: what the error costs in bytes. */
+			if (atoi(optarg) < 32 || atoi(optarg) > 4096 || atoi(optarg) % 32) {
+				fprintf(stderr, "bench-gemv: --group %s: want a multiple of 32 in 32..4096\n",
+					optarg);
+				return 2;
+			}
+			GROUP = (unsigned int)atoi(optarg);
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -883,8 +896,8 @@ int main(int argc, char **argv)
 	       "none (built without ggml: `make bench-gemv` builds bench-gemv-ggml)");
 	printf("weights: Student-t(6) x log-normal row/column gains, 1 outlier column in 1024 (x4..20);\n"
 	       "x ~ N(0,1); rel.err = |y - y_ref| / |y_ref|, y_ref = double GEMV on the f32 weights.\n"
-	       "GB/s = the contender's own weight bytes per second (1e9); ns/w: ns per weight;\n"
-	       "rd/t = read-only time / time;\n"
+	       "us: median, min us: fastest round; GB/s = the contender's own weight bytes per second\n"
+	       "(1e9, median); ns/w: ns per weight; rd/t = read-only time / time;\n"
 	       "cxlms bytes: k planes + fp16 scales; ggml bytes: the tensor (ggml_nbytes).\n");
 	fflush(stdout);
 	for (i = 0; !rc && i < ns; i++)
