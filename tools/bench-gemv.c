@@ -222,12 +222,16 @@ static void *rmain(void *arg)
 
 		for (tile = nt * j->part / j->parts; tile < nt * (j->part + 1) / j->parts; tile++) {
 			const uint8_t *tp = j->b->s->ops->tile_map(j->b->s, t, tile);
-			size_t len = (cxlms_tensor_get_tile_elems(t, tile) + 7) / 8;
+			uint32_t n = cxlms_tensor_get_tile_elems(t, tile);
+			struct cxlms_tile_layout l;
 
+			/* A short last tile has a layout of its own. */
+			if (cxlms_tile_layout_n(&t->geom, n, &l))
+				abort();
 			for (p = 0; p < j->k; p++)
-				acc += read_bytes(tp + t->layout.planes_off +
-						  p * t->layout.plane_stride, len);
-			acc += read_bytes(tp + t->layout.scales_off, t->layout.scales_len);
+				acc += read_bytes(tp + l.planes_off + p * l.plane_stride,
+						  (n + 7) / 8);
+			acc += read_bytes(tp + l.scales_off, l.scales_len);
 		}
 	} else {
 		size_t a = j->len * j->part / j->parts & ~(size_t)63;
