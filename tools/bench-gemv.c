@@ -294,6 +294,32 @@ static double run(struct bench *b, struct cont *c, unsigned int copy, unsigned i
 	return t0;
 }
 
+/*
+ * Core clock from a chain of dependent adds (one per cycle), best of 5:
+ * turns --hot's ns per weight into cycles (the VM has no PMU for perf).
+ */
+static double clock_ghz(void)
+{
+	double best = 0;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		uint64_t x = 0, n = 200000000;
+		double t0 = now(), t;
+
+#if defined(__x86_64__)
+		__asm__ volatile("1: add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+				 "sub $4, %1\n\tjnz 1b" : "+r"(x), "+r"(n));
+#else
+		return 0;
+#endif
+		t = now() - t0;
+		if (200000000 / t / 1e9 > best)
+			best = 200000000 / t / 1e9;
+	}
+	return best;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -345,6 +371,7 @@ struct opts {
 	double target;		/* bytes cycled per contender */
 	int no_ggml;
 	int hot;		/* each timed call right after an untimed one on the same copy */
+	double ghz;		/* --hot: measured core clock */
 	FILE *json;
 	const char *dat;
 	int first_json;
@@ -573,8 +600,9 @@ static void print_shape(struct bench *b, struct opts *op, unsigned int reps)
 	unsigned int i, th, k;
 
 	if (op->hot)
-		printf("\n== %llu x %llu, median of %u rounds, HOT: each call right after one on the same weights (in the caches) ==\n",
-		       (unsigned long long)b->rows, (unsigned long long)b->cols, reps);
+		printf("\n== %llu x %llu, median of %u rounds, HOT: each call right after one on the same weights (in the caches); "
+		       "core clock %.2f GHz (dependent adds): cycles per 64 weights = ns/w x 64 x %.2f ==\n",
+		       (unsigned long long)b->rows, (unsigned long long)b->cols, reps, op->ghz, op->ghz);
 	else
 		printf("\n== %llu x %llu, median of %u rounds; cxlms store: %u copies, ggml: >= %.0f MiB of copies each ==\n",
 		       (unsigned long long)b->rows, (unsigned long long)b->cols, reps, b->nt,
@@ -865,6 +893,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (op.hot) {
+		op.ghz = clock_ghz();
 		/* Compute alone: one copy of a 4 M-weight matrix, warm in L2/L3. */
 		op.target = 0;
 		if (!ns) {
