@@ -109,7 +109,8 @@ TS = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(?:tok(?:ens)?/s|t/s)", re.I)
 
 def cxlms_tps(a, store, k, th):
     """Generation tokens/s that `cxlms run` prints (issue 12's CLI contract)."""
-    r = run([a.cxlms, "run", store, "--tokens", "1,2,3,4", "-n", str(a.n), "--bits", str(k),
+    # --act q8: activations rounded to int8 inside the GEMVs, as llama.cpp does.
+    r = run([a.cxlms, "run", store, "--tokens", "1,2,3,4", "-n", str(a.n), "--bits", str(k), "--act", "q8",
              "--threads", str(th)])
     if r.returncode:
         log("cxlms run --bits %d --threads %d: exit %d: %s" %
