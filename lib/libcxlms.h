@@ -788,7 +788,7 @@ int cxlms_gemm(struct cxlms_store *store, struct cxlms_tensor *t,
 
 /* --- views: the store mapped at k bits for plain loads (LIBCXLMS_1.3) -- */
 
-/* cxlms_view_opts.layout (the bytes: docs/format.md, "Views") */
+/* cxlms_view_opts.layout (the bytes: docs/design.md, "Views on the file backend") */
 #define CXLMS_VIEW_PACKED	1	/* cxlms_fetch() PACKED output per tile slot */
 #define CXLMS_VIEW_INT8		2	/* INT8 tensors: s8 per element, then scales */
 #define CXLMS_VIEW_INT16	3	/* BF16/FP16 tensors: the 16-bit pattern per element */
@@ -818,7 +818,7 @@ struct cxlms_view_opts {
 
 /**
  * struct cxlms_view_tensor - where a tensor lies in a view (bytes from the
- * view's start; docs/format.md has the formulas)
+ * view's start; docs/design.md has the formulas)
  * @off, @len: the tensor's section, 4096-byte aligned
  * @tile_stride: PACKED: bytes between tile slots (tile t at @off + t *
  *	@tile_stride); INT8/INT16: 0 (the data is the tensor's rows)
@@ -837,7 +837,7 @@ struct cxlms_view;
 /*
  * Map a read-only view of @t (NULL: every tensor of the store the layout
  * and bits serve, in index order) for plain loads: the bytes of
- * docs/format.md "Views", identical on both backends.  File backend: a
+ * docs/design.md "Views on the file backend", the same on every backend.  File backend: a
  * handler thread of the library fills the pages on first touch through
  * userfaultfd (UFFD_USER_MODE_ONLY, so no privilege is needed; a whole
  * tile per fault), or, where the kernel refuses userfaultfd or with

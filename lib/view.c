@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Views: a store mapped at k bits for plain loads (docs/design.md, "Views
- * on the file backend"; the bytes: docs/format.md, "Views").
+ * on the file backend"; the bytes are documented there too).
  *
  * The view is cut into fill units: page ranges that each hold whole tiles
  * (a PACKED slot, or the pages a run of INT tiles covers; tiles that share
