@@ -9,7 +9,7 @@ CLI_SRCS += cli/cmd-view.c
 # cxlms policy: cxlmsd's client, kept with the daemon's protocol.
 CLI_SRCS += daemon/cli-policy.c
 # cxlms bench: the same benchmark module as tools/bench/cxlms-bench.
-CLI_SRCS += cli/cmd-bench.c tools/bench/bench.c
+CLI_SRCS += cli/cmd-bench.c tools/bench/bench.c tools/bench/bench_view.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(O)/%.o)
 CXLMS_CLI := $(O)/cxlms
 
