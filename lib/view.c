@@ -51,8 +51,10 @@
 #define UFFD_USER_MODE_ONLY	1
 #endif
 
-/* Section alignment of the layout (docs/format.md); also the page size served. */
+/* Section alignment of the layout; also the page size served. */
 #define VIEW_ALIGN	4096u
+/* userfaultfd: bytes filled ahead of a sequential scan's fault. */
+#define VIEW_READAHEAD	(4u << 20)
 
 enum view_mode { VIEW_MODE_UFFD, VIEW_MODE_EAGER };
 
@@ -431,35 +433,75 @@ static void set_err(struct cxlms_view *v, int rc)
 		  cxlms_strerror(rc));
 }
 
-static void handle_fault(struct cxlms_view *v, uint64_t addr)
+/*
+ * Decode and install unit @u unless it is there; under the lock.  A unit
+ * that was faulted (@faulted) and cannot be decoded is made PROT_NONE so
+ * its loads get SIGSEGV, never wrong bytes; a read-ahead just stops.
+ */
+static int fill_present(struct cxlms_view *v, struct vunit *u, bool faulted)
 {
-	struct vunit *u;
-	struct vsec *sec;
+	struct vsec *sec = &v->secs[u->sec];
 	int rc;
 
-	u = find_unit(v, addr - (uintptr_t)v->base);
-	if (!u)
-		return;
-	pthread_mutex_lock(&v->lock);
-	sec = &v->secs[u->sec];
 	if (u->present) {
-		uffd_wake(v, u);
-		goto out;
+		if (faulted)
+			uffd_wake(v, u);
+		return 0;
 	}
 	rc = fill_unit(v, u, v->scratch, sec->filled + u->t0);
 	if (!rc)
 		rc = uffd_copy(v, u);
-	if (rc) {
-		memset(sec->filled + u->t0, 0, u->t1 - u->t0);
-		/* A load of this unit gets SIGSEGV, never wrong bytes. */
+	if (!rc) {
+		u->present = true;
+		return 0;
+	}
+	memset(sec->filled + u->t0, 0, u->t1 - u->t0);
+	if (faulted) {
 		set_err(v, rc);
 		mprotect(v->base + u->lo, u->hi - u->lo, PROT_NONE);
 		uffd_wake(v, u);
-		goto out;
 	}
-	u->present = true;
-out:
+	return rc;
+}
+
+/* A fault is waiting: it goes before any read-ahead. */
+static bool fault_pending(struct cxlms_view *v)
+{
+	struct pollfd p = { .fd = v->uffd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+static void handle_fault(struct cxlms_view *v, uint64_t addr)
+{
+	struct vunit *u = find_unit(v, addr - (uintptr_t)v->base);
+	uint64_t ahead = 0;
+	unsigned int i;
+	int rc;
+
+	if (!u)
+		return;
+	pthread_mutex_lock(&v->lock);
+	rc = fill_present(v, u, true);
 	pthread_mutex_unlock(&v->lock);
+	i = (unsigned int)(u - v->units);
+	/*
+	 * Read-ahead on a sequential scan (the unit before is there, or this
+	 * is the first): fill the next units up to VIEW_READAHEAD bytes while
+	 * the loader works on this one, so a scan mostly finds its pages.
+	 */
+	if (rc || (i && !v->units[i - 1].present))
+		return;
+	for (i++; i < v->n_units && ahead < VIEW_READAHEAD; i++) {
+		if (fault_pending(v))
+			return;
+		pthread_mutex_lock(&v->lock);
+		rc = fill_present(v, &v->units[i], false);
+		pthread_mutex_unlock(&v->lock);
+		if (rc)
+			return;
+		ahead += v->units[i].hi - v->units[i].lo;
+	}
 }
 
 static void *uffd_thread(void *arg)
@@ -525,6 +567,31 @@ static int start_uffd(struct cxlms_view *v, int uffd)
 }
 
 /* --- eager -------------------------------------------------------------- */
+
+#define HUGE_ALIGN	(2u << 20)
+
+/*
+ * Anonymous memory for an eager view, 2 MiB aligned and asked for in
+ * transparent huge pages: one fault per 2 MiB instead of per 4 KiB while
+ * it is filled (a hint; 4 KiB pages where THP is off).  NULL on failure.
+ */
+static uint8_t *map_huge(uint64_t len)
+{
+	uint64_t span = len + HUGE_ALIGN;
+	uint8_t *p, *a;
+
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)align_up((uintptr_t)p, HUGE_ALIGN);
+	if (a > p)
+		munmap(p, a - p);
+	if (a + len < p + span)
+		munmap(a + len, p + span - (a + len));
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
 
 static int fill_all(struct cxlms_view *v, uint8_t *base)
 {
@@ -741,10 +808,8 @@ int cxlms_view_map(struct cxlms_store *s, struct cxlms_tensor *t,
 			goto err;
 	} else {
 		v->mode = VIEW_MODE_EAGER;
-		v->base = mmap(NULL, v->len, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (v->base == MAP_FAILED) {
-			v->base = NULL;
+		v->base = map_huge(v->len);
+		if (!v->base) {
 			rc = -ENOMEM;
 			goto err;
 		}
