@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
@@ -551,7 +555,7 @@ static void test_read_only(void **state)
 
 	write_dies(CXLMS_VIEW_EAGER, fx);
 	if (have_uffd(fx))
-		write_dies(0, fx);	/* and the child has no view at all */
+		write_dies(0, fx);
 }
 
 static void test_refused(void **state)
@@ -605,6 +609,98 @@ static void test_refused(void **state)
 	cxlms_view_unmap(NULL);
 }
 
+/* userfaultfd(2) fails with EPERM from here on (a seccomp filter, as in a container). */
+static int deny_userfaultfd(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_userfaultfd, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/* Refused userfaultfd: the same call decodes eagerly, the same bytes. */
+static void test_fallback_when_refused(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t bits[64];
+	uint64_t len;
+	uint8_t *want;
+	int status;
+	pid_t pid;
+
+	memset(bits, 3, sizeof(bits));
+	want = expect_section(fx->s, fx->t[2], CXLMS_VIEW_PACKED, 3, bits, &len);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cxlms_view *v;
+
+		if (deny_userfaultfd())
+			_exit(77);
+		if (syscall(__NR_userfaultfd, 0) != -1 || errno != EPERM)
+			_exit(3);
+		if (map(fx->s, fx->t[2], CXLMS_VIEW_PACKED, 3, 0, &v))
+			_exit(4);
+		if (strcmp(cxlms_view_get_mode(v), "eager"))
+			_exit(5);
+		if (cxlms_view_get_size(v) != len || memcmp(cxlms_view_get_addr(v), want, len))
+			_exit(6);
+		cxlms_view_unmap(v);
+		_exit(0);
+	}
+	free(want);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		print_message("seccomp filters not available: fallback not exercised\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A child gets an eager view's bytes, but no userfaultfd view (never zeros). */
+static void test_fork(void **state)
+{
+	struct fx *fx = *state;
+	unsigned int flags[2] = { CXLMS_VIEW_EAGER, 0 }, i;
+
+	for (i = 0; i < 2; i++) {
+		struct cxlms_view *v;
+		const volatile uint8_t *p;
+		uint8_t first;
+		int status;
+		pid_t pid;
+
+		if (!flags[i] && !have_uffd(fx))
+			break;
+		assert_int_equal(map(fx->s, fx->t[0], CXLMS_VIEW_INT8, 8, flags[i], &v), 0);
+		p = cxlms_view_get_addr(v);
+		first = p[0];
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			signal(SIGSEGV, SIG_DFL);
+			_exit(p[0] == first ? 0 : 1);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (flags[i]) {
+			assert_true(WIFEXITED(status));
+			assert_int_equal(WEXITSTATUS(status), 0);
+		} else {
+			assert_true(WIFSIGNALED(status));
+			assert_int_equal(WTERMSIG(status), SIGSEGV);
+		}
+		cxlms_view_unmap(v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -617,6 +713,8 @@ int main(void)
 		cmocka_unit_test(test_uffd_lazy),
 		cmocka_unit_test(test_refresh_fixed_bits),
 		cmocka_unit_test(test_read_only),
+		cmocka_unit_test(test_fallback_when_refused),
+		cmocka_unit_test(test_fork),
 		cmocka_unit_test(test_policy_eager),
 		cmocka_unit_test(test_policy_uffd),
 		cmocka_unit_test(test_policy_drops_changed_tiles),
