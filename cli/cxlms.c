@@ -18,11 +18,14 @@
 extern const struct cli_cmd cmd_attach, cmd_detach, cmd_copy;
 /* The throughput benchmark (cmd-bench.c, tools/bench/bench.c). */
 extern const struct cli_cmd cmd_bench;
+/* Views written out for inspection (cmd-view.c). */
+extern const struct cli_cmd cmd_view;
 
 static const struct cli_cmd *const commands[] = {
 	&cmd_import,
 	&cmd_info,
 	&cmd_fetch,
+	&cmd_view,
 	&cmd_verify,
 	&cmd_stats,
 	&cmd_policy,

@@ -9,6 +9,8 @@ LIB_SRCS += lib/metadata.c
 LIB_SRCS += lib/async.c
 # Version and error text (cxlms_version, cxlms_strerror).
 LIB_SRCS += lib/version.c
+# Views: the store mapped at k bits (userfaultfd or eager decode).
+LIB_SRCS += lib/view.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
 # SIMD bit-plane kernels, dispatched at run time (SIMD_OBJS).
 include lib/simd/simd.mk

@@ -786,6 +786,106 @@ int cxlms_gemm(struct cxlms_store *store, struct cxlms_tensor *t,
 	       unsigned int n_vec, const float *x, size_t ldx, float *y,
 	       size_t ldy, const struct cxlms_gemv_opts *o);
 
+/* --- views: the store mapped at k bits for plain loads (LIBCXLMS_1.3) -- */
+
+/* cxlms_view_opts.layout (the bytes: docs/design.md, "Views on the file backend") */
+#define CXLMS_VIEW_PACKED	1	/* cxlms_fetch() PACKED output per tile slot */
+#define CXLMS_VIEW_INT8		2	/* INT8 tensors: s8 per element, then scales */
+#define CXLMS_VIEW_INT16	3	/* BF16/FP16 tensors: the 16-bit pattern per element */
+/* cxlms_view_opts.flags */
+#define CXLMS_VIEW_EAGER	(1u << 0)	/* decode all at map time, no userfaultfd */
+
+/**
+ * struct cxlms_view_opts - what cxlms_view_map() maps
+ * @size: sizeof(struct cxlms_view_opts) of the caller
+ * @flags: CXLMS_VIEW_*
+ * @layout: CXLMS_VIEW_PACKED, _INT8 or _INT16
+ * @bits: planes, 1..planes, or CXLMS_BITS_POLICY: each tile at the bits
+ *	of the handle's context (cxlms_set_context()), followed through
+ *	cxlms_view_refresh()
+ * @recon: CXLMS_RECON_* (0: the format's default), as for cxlms_fetch()
+ * @reserved: must be zero
+ */
+struct cxlms_view_opts {
+	uint32_t size;
+	uint32_t flags;
+	uint32_t layout;
+	uint32_t bits;
+	uint32_t recon;
+	uint32_t reserved0;
+	uint64_t reserved[2];
+};
+
+/**
+ * struct cxlms_view_tensor - where a tensor lies in a view (bytes from the
+ * view's start; docs/design.md has the formulas)
+ * @off, @len: the tensor's section, 4096-byte aligned
+ * @tile_stride: PACKED: bytes between tile slots (tile t at @off + t *
+ *	@tile_stride); INT8/INT16: 0 (the data is the tensor's rows)
+ * @data_off, @data_len: INT8/INT16: the elements, row-major
+ * @scales_off, @scales_len: INT8: every row's fp16 group scales, row-major
+ */
+struct cxlms_view_tensor {
+	uint64_t off, len;
+	uint64_t tile_stride;
+	uint64_t data_off, data_len;
+	uint64_t scales_off, scales_len;
+};
+
+struct cxlms_view;
+
+/*
+ * Map a read-only view of @t (NULL: every tensor of the store the layout
+ * and bits serve, in index order) for plain loads: the bytes of
+ * docs/design.md "Views on the file backend", the same on every backend.  File backend: a
+ * handler thread of the library fills the pages on first touch through
+ * userfaultfd (UFFD_USER_MODE_ONLY, so no privilege is needed; a whole
+ * tile per fault), or, where the kernel refuses userfaultfd or with
+ * CXLMS_VIEW_EAGER, the whole view is decoded at map time into anonymous
+ * memory (cxlms_view_get_mode()).  Kernel backend: VIEW_CREATE + mmap of
+ * the device.  The view holds a reference on @store.
+ * Returns 0 or -errno: -EINVAL bad options or non-zero reserved, a layout
+ * the tensor's format does not have (INT8 layout on a 16-bit tensor, ...);
+ * -E2BIG non-zero bytes past the struct this library knows; -EOPNOTSUPP
+ * unknown flag, bits the format cannot serve in the layout (cxlms_fetch()'s
+ * rule; a whole-store view leaves such tensors out and fails only if none
+ * is left), or a device without views; the policy's errors for
+ * CXLMS_BITS_POLICY; -ENOMEM.
+ */
+int cxlms_view_map(struct cxlms_store *store, struct cxlms_tensor *t,
+		   const struct cxlms_view_opts *opts, struct cxlms_view **view);
+/* Unmap and free (NULL is fine); a thread still loading from it faults. */
+void cxlms_view_unmap(struct cxlms_view *view);
+const void *cxlms_view_get_addr(struct cxlms_view *view);
+uint64_t cxlms_view_get_size(struct cxlms_view *view);
+/* "userfaultfd", "eager" or "kernel" */
+const char *cxlms_view_get_mode(struct cxlms_view *view);
+/* Where @t lies; -ENOENT @t is not in the view. */
+int cxlms_view_get_tensor(struct cxlms_view *view, struct cxlms_tensor *t,
+			  struct cxlms_view_tensor *info);
+/*
+ * Follow the policy: if the maps or the handle's context changed since
+ * the view was filled, drop every tile whose bits changed, so the next
+ * load sees the new bits (userfaultfd: the pages fault again; eager: the
+ * tile's pages are replaced by freshly decoded ones in one mremap).  A
+ * tile's bytes always come from one map generation.  Returns the number
+ * of tiles dropped (0: nothing changed, or not a CXLMS_BITS_POLICY view)
+ * or -errno (the policy's errors).
+ */
+int cxlms_view_refresh(struct cxlms_view *view);
+/*
+ * Bits tile @tile of @t is decoded at now (a PACKED slot's k) or, if it
+ * is not filled yet, would be; -ENOENT, -EINVAL bad tile.
+ */
+int cxlms_view_get_tile_bits(struct cxlms_view *view, struct cxlms_tensor *t,
+			     unsigned int tile);
+/*
+ * First error the fill of a page hit (a tile checksum with verify on, no
+ * memory, the policy's errors), or 0.  Loads from such a tile get SIGSEGV
+ * rather than wrong bytes.
+ */
+int cxlms_view_get_error(struct cxlms_view *view);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,14 @@ for name, planes in (("int8", 8), ("fp16", 16)):
     br = [e["bytes_read"] for e in stores[name]["k"]]
     assert br == sorted(br) and len(set(br)) == len(br), (name, br)
 assert d["targets"] and all(isinstance(t["met"], bool) for t in d["targets"])
+# the view column: both layouts at k = 2, 4, 8, every contender timed
+v = d["views"]
+assert v["measured"] and v["mode"] in ("userfaultfd", "eager"), v
+assert [(r["layout"], r["k"]) for r in v["rows"]] == \
+    [(l, k) for l in ("int8", "packed") for k in (2, 4, 8)], v["rows"]
+for r in v["rows"]:
+    assert r["bytes"] > 0 and r["faults_per_mib"] >= 0, r
+    assert all(r[c] > 0 for c in ("cold_s", "warm_s", "eager_s", "fetch_s", "copy_s")), r
 print("bench-smoke: report complete,", d["machine"]["threads"], "thread(s),",
       len(d["targets"]), "targets judged")
 PY

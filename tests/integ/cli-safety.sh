@@ -216,7 +216,7 @@ check "man page lists bench --piece" grep -qF -- '\-\-piece' docs/cxlms.1
 # --- user-facing text: no tracker words; exit codes documented ------------------------
 {
 	"$CXLMS" --help
-	for c in import info fetch verify stats policy attach detach copy bench; do
+	for c in import info fetch view verify stats policy attach detach copy bench; do
 		"$CXLMS" "$c" --help
 	done
 } >"$tmp/help.txt" 2>&1

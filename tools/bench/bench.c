@@ -70,7 +70,8 @@ static struct {
 	const char *json_out;
 	unsigned int threads;
 	unsigned int piece_kib;
-} opt = { 5, 512, 0, 1, NULL, NULL, NULL, 1, 8 };
+	int views;
+} opt = { 5, 512, 0, 1, NULL, NULL, NULL, 1, 8, 1 };
 
 static uint8_t *out_bufs[MAX_THREADS];	/* one tile's output per thread, reused */
 static size_t out_len;
@@ -1037,6 +1038,8 @@ static void print_text(struct result *res, unsigned int nres, const char *cpu,
 		printf("%-7s %-48s %6.3f (%s %.2f; %s)\n", tg[i].met ? "MET" : "MISSED",
 		       tg[i].what, tg[i].value, tg[i].higher_better ? ">=" : "<=",
 		       tg[i].threshold, tg[i].where);
+	if (opt.views)
+		cxlms_bench_view_text(stdout);
 }
 
 static void print_json(FILE *out, struct result *res, unsigned int nres, const char *cpu,
@@ -1103,7 +1106,10 @@ static void print_json(FILE *out, struct result *res, unsigned int nres, const c
 		       tg[i].what, tg[i].value, tg[i].threshold,
 		       tg[i].higher_better ? "true" : "false", tg[i].met ? "true" : "false",
 		       tg[i].where, i + 1 < ntg ? "," : "");
-	fprintf(out, "  ]\n}\n");
+	fprintf(out, "  ]");
+	if (opt.views)
+		cxlms_bench_view_json(out);
+	fprintf(out, "\n}\n");
 }
 
 /* Plot data: one line per k, columns documented in docs/performance.md. */
@@ -1185,6 +1191,8 @@ int cxlms_bench_main(int argc, char **argv)
 			opt.json = 1;
 		} else if (!strcmp(a, "--no-isa-compare")) {
 			opt.all_isa = 0;
+		} else if (!strcmp(a, "--no-views")) {
+			opt.views = 0;
 		} else if (!strcmp(a, "--reps") || !strcmp(a, "--size") || !strcmp(a, "--dat") ||
 			   !strcmp(a, "--only") || !strcmp(a, "--json-out") ||
 			   !strcmp(a, "--threads") || !strcmp(a, "--piece")) {
@@ -1260,6 +1268,9 @@ int cxlms_bench_main(int argc, char **argv)
 			   cxlms_simd_isa_str(best), tg, 0);
 		return 0;
 	}
+	/* A quarter of the store size: the view, its copy and the file's pages. */
+	if (opt.views)
+		cxlms_bench_view_run(opt.mib / 4 ? opt.mib / 4 : 1, opt.reps);
 	ntg = judge(&res[0], &res[1], tg);
 	if (opt.json)
 		print_json(stdout, res, 2, cpu, cxlms_simd_isa_str(best), tg, ntg);

@@ -11,7 +11,7 @@
 #define CXLMS_BENCH_USAGE \
 	"[--json] [--json-out FILE] [--reps N] [--size MiB]\n" \
 	"       [--no-isa-compare] [--dat PREFIX] [--only int8|fp16] [--threads N]\n" \
-	"       [--piece KiB]\n"
+	"       [--piece KiB] [--no-views]\n"
 
 #define CXLMS_BENCH_HELP \
 	"Time fetches of bit-plane tiles at k = 1..8 (int8) and 1..16 (fp16) against\n" \
@@ -31,6 +31,7 @@
 	"  --only int8|fp16   one store only, no target verdicts (for tuning)\n" \
 	"  --threads N        run every contender on N threads (1..16, default 1)\n" \
 	"  --piece KiB        output per piece of the pieces columns (default 8)\n" \
+	"  --no-views         skip the view column (mapped k-bit views, size / 4)\n" \
 	"  -h, --help         this help\n" \
 	"\n" \
 	"CXLMS_FORCE_ISA=portable|avx2|avx512|gfni picks the variant measured.\n"
@@ -41,5 +42,16 @@
  * Runs once per process (it keeps its buffers and options in statics).
  */
 int cxlms_bench_main(int argc, char **argv);
+
+/*
+ * The view column (bench_view.c, links libcxlms): a scan of a mapped k-bit
+ * view against fetch of the same bits and a dedicated copy, on an INT8
+ * tensor of @mib MiB in a store file under $TMPDIR.  0 or -errno (the
+ * reports then say why it was not measured).
+ */
+#include <stdio.h>
+int cxlms_bench_view_run(size_t mib, unsigned int reps);
+void cxlms_bench_view_text(FILE *f);
+void cxlms_bench_view_json(FILE *f);	/* ",\n  \"views\": {...}" */
 
 #endif /* CXLMS_BENCH_H */

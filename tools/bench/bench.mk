@@ -7,8 +7,11 @@ CXLMS_BENCH := $(O)/tools/bench/cxlms-bench
 BENCH_ARGS ?=
 
 # bench.c is the module (also linked into `cxlms bench`); cxlms-bench.c its main.
-$(CXLMS_BENCH): $(O)/tools/bench/cxlms-bench.o $(O)/tools/bench/bench.o $(SIMD_OBJS) $(CODEC_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SIMD_LDLIBS)
+# The view column (bench_view.c) maps views through libcxlms, which holds the
+# codec and SIMD objects too.
+$(CXLMS_BENCH): $(O)/tools/bench/cxlms-bench.o $(O)/tools/bench/bench.o \
+		$(O)/tools/bench/bench_view.o $(LIBCXLMS_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBCXLMS_LDLIBS)
 
 .PHONY: bench
 bench: $(CXLMS_BENCH)

@@ -1,0 +1,952 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Views: a store mapped at k bits for plain loads (docs/design.md, "Views
+ * on the file backend"; the bytes are documented there too).
+ *
+ * The view is cut into fill units: page ranges that each hold whole tiles
+ * (a PACKED slot, or the pages a run of INT tiles covers; tiles that share
+ * a page share a unit) or only bits-independent bytes (scales, padding).
+ * A unit is always decoded whole, at one map generation, so a tile never
+ * holds bytes of two maps.  Two ways to fill them:
+ *
+ * - userfaultfd: the view is an anonymous PROT_READ mapping registered for
+ *   MISSING faults; a handler thread of the library (started by
+ *   cxlms_view_map(), stopped by cxlms_view_unmap()) decodes the unit of
+ *   the faulting address and installs it with one UFFDIO_COPY.  Opened with
+ *   UFFD_USER_MODE_ONLY, which needs no privilege even when
+ *   vm.unprivileged_userfaultfd is 0 (Debian 12's default): only faults of
+ *   user-space loads are served, a syscall handed an unfilled page of the
+ *   view gets EFAULT.
+ * - eager: where the kernel refuses userfaultfd (EPERM, ENOSYS, EINVAL:
+ *   older kernels, seccomp) or the caller asks, every unit is decoded at
+ *   map time into anonymous memory, which is then made read-only: the cost
+ *   is the whole view's decode up front and its size in memory.
+ *
+ * Following the policy (CXLMS_BITS_POLICY): cxlms_view_refresh() compares
+ * the bits every filled tile was decoded at with the bits the maps give
+ * now and drops the units that differ: userfaultfd: MADV_DONTNEED, so the
+ * next load faults them in again at the new bits; eager: a new decode in a
+ * fresh mapping moved over the old pages with one mremap().  Units not
+ * filled yet are decoded at the bits of the moment they fault.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "private.h"
+#include "policy.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY	1
+#endif
+
+/* Section alignment of the layout; also the page size served. */
+#define VIEW_ALIGN	4096u
+/* userfaultfd: bytes filled ahead of a sequential scan's fault. */
+#define VIEW_READAHEAD	(4u << 20)
+
+enum view_mode { VIEW_MODE_UFFD, VIEW_MODE_EAGER };
+
+/* One tensor of the view. */
+struct vsec {
+	struct cxlms_tensor *t;
+	struct cxlms_view_tensor info;	/* offsets from the view's start */
+	unsigned int out;		/* CXLMS_OUT_PACKED or CXLMS_OUT_INT */
+	unsigned int width;		/* INT: bytes per element; PACKED: 0 */
+	unsigned int min_bits;		/* lowest k the layout serves */
+	uint8_t *filled;		/* per tile: bits in memory, 0 = none */
+};
+
+/* A fill unit: view bytes [lo, hi), page aligned; data tiles [t0, t1) of sec. */
+struct vunit {
+	uint64_t lo, hi;
+	unsigned int sec;
+	unsigned int t0, t1;
+	bool present;
+};
+
+struct cxlms_view {
+	struct cxlms_store *s;
+	uint8_t *base;
+	uint64_t len;
+	enum view_mode mode;
+	unsigned int layout, bits, recon;
+	struct vsec *secs;
+	unsigned int n_secs;
+	struct vunit *units;
+	unsigned int n_units;
+	uint64_t max_unit;		/* largest unit, bytes */
+	size_t tile_buf_len;		/* largest fetch of one tile */
+	uint8_t *tile_buf;		/* fetch output; under @lock */
+	uint8_t *scratch;		/* uffd: one unit, page aligned; under @lock */
+	pthread_mutex_t lock;		/* fills, refresh, @filled, @present */
+	int err;
+	int uffd, stop_fd;
+	pthread_t thread;
+	bool thread_started;
+};
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/* --- geometry ----------------------------------------------------------- */
+
+/*
+ * Can @t be viewed in @layout at @bits?  Sets the fetch output, element
+ * width and the lowest bits the layout serves.  -EINVAL layout not for
+ * this format; -EOPNOTSUPP bits the format cannot serve so.
+ */
+static int sec_check(struct cxlms_tensor *t, unsigned int layout,
+		     unsigned int bits, unsigned int recon, struct vsec *sec)
+{
+	unsigned int fmt = t->d.fmt, planes = cxlms_fmt_planes(fmt), k;
+	int64_t n;
+
+	switch (layout) {
+	case CXLMS_VIEW_PACKED:
+		sec->out = CXLMS_OUT_PACKED;
+		sec->width = 0;
+		break;
+	case CXLMS_VIEW_INT8:
+		if (fmt != CXLMS_FMT_INT8)
+			return -EINVAL;
+		sec->out = CXLMS_OUT_INT;
+		sec->width = 1;
+		break;
+	case CXLMS_VIEW_INT16:
+		if (fmt != CXLMS_FMT_BF16 && fmt != CXLMS_FMT_FP16)
+			return -EINVAL;
+		sec->out = CXLMS_OUT_INT;
+		sec->width = 2;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* The codec's rule (cxlms_fetch_layout) decides, not a copy of it. */
+	sec->min_bits = 0;
+	for (k = 1; k <= planes; k++) {
+		if (cxlms_fetch_size(t, 0, 1, k, sec->out, recon) >= 0) {
+			sec->min_bits = k;
+			break;
+		}
+	}
+	if (!sec->min_bits)
+		return -EOPNOTSUPP;
+	if (bits == CXLMS_BITS_POLICY)
+		return 0;
+	n = cxlms_fetch_size(t, 0, 1, bits, sec->out, recon);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Section size and offsets (relative to the section) of @sec. */
+static void sec_layout(struct vsec *sec, unsigned int bits, unsigned int recon)
+{
+	struct cxlms_tensor *t = sec->t;
+	struct cxlms_view_tensor *vi = &sec->info;
+	unsigned int b = bits == CXLMS_BITS_POLICY ? cxlms_fmt_planes(t->d.fmt) : bits;
+
+	memset(vi, 0, sizeof(*vi));
+	if (sec->out == CXLMS_OUT_PACKED) {
+		/* Tile 0 is a full tile (or the only one): the largest slot. */
+		vi->tile_stride = align_up((uint64_t)cxlms_fetch_size(t, 0, 1, b,
+						sec->out, recon), VIEW_ALIGN);
+		vi->len = vi->tile_stride * t->d.n_tiles;
+		return;
+	}
+	vi->data_len = t->d.rows * t->d.cols * sec->width;
+	vi->len = align_up(vi->data_len, VIEW_ALIGN);
+	if (t->d.fmt == CXLMS_FMT_INT8) {
+		vi->scales_off = vi->len;
+		vi->scales_len = t->d.rows * t->layout.groups_per_row * 2ull;
+		vi->len = align_up(vi->scales_off + vi->scales_len, VIEW_ALIGN);
+	}
+}
+
+static int add_unit(struct cxlms_view *v, unsigned int *cap, uint64_t lo,
+		    uint64_t hi, unsigned int sec, unsigned int t0,
+		    unsigned int t1)
+{
+	struct vunit *u;
+
+	lo = lo / VIEW_ALIGN * VIEW_ALIGN;
+	hi = align_up(hi, VIEW_ALIGN);
+	if (lo >= hi)
+		return 0;
+	/* Overlaps the previous unit (a shared page): one unit. */
+	if (v->n_units) {
+		u = &v->units[v->n_units - 1];
+		if (u->sec == sec && lo < u->hi) {
+			if (hi > u->hi)
+				u->hi = hi;
+			if (t1 > t0) {
+				if (u->t1 == u->t0)
+					u->t0 = t0;
+				u->t1 = t1;
+			}
+			return 0;
+		}
+	}
+	if (v->n_units == *cap) {
+		unsigned int ncap = *cap ? *cap * 2 : 64;
+		struct vunit *nu = realloc(v->units, ncap * sizeof(*nu));
+
+		if (!nu)
+			return -ENOMEM;
+		v->units = nu;
+		*cap = ncap;
+	}
+	u = &v->units[v->n_units++];
+	*u = (struct vunit){ .lo = lo, .hi = hi, .sec = sec, .t0 = t0, .t1 = t1 };
+	return 0;
+}
+
+static int build_units(struct cxlms_view *v)
+{
+	unsigned int cap = 0, i, tile;
+	int rc;
+
+	for (i = 0; i < v->n_secs; i++) {
+		struct vsec *sec = &v->secs[i];
+		const struct cxlms_view_tensor *vi = &sec->info;
+		struct cxlms_tensor *t = sec->t;
+		uint64_t e0 = 0;
+
+		for (tile = 0; tile < t->d.n_tiles; tile++) {
+			uint64_t lo, hi;
+
+			if (sec->out == CXLMS_OUT_PACKED) {
+				lo = vi->off + tile * vi->tile_stride;
+				hi = lo + vi->tile_stride;
+			} else {
+				uint32_t ne = cxlms_dirent_tile_elems(&t->d, tile);
+
+				lo = vi->data_off + e0 * sec->width;
+				hi = lo + (uint64_t)ne * sec->width;
+				e0 += ne;
+			}
+			rc = add_unit(v, &cap, lo, hi, i, tile, tile + 1);
+			if (rc)
+				return rc;
+		}
+		/* Scales and padding: the same at every k. */
+		rc = add_unit(v, &cap, vi->data_off + vi->data_len,
+			      vi->off + vi->len, i, 0, 0);
+		if (rc)
+			return rc;
+	}
+	for (i = 0; i < v->n_units; i++)
+		if (v->units[i].hi - v->units[i].lo > v->max_unit)
+			v->max_unit = v->units[i].hi - v->units[i].lo;
+	return 0;
+}
+
+/* Unit holding view offset @off (units tile the view in order). */
+static struct vunit *find_unit(struct cxlms_view *v, uint64_t off)
+{
+	unsigned int lo = 0, hi = v->n_units;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (off < v->units[mid].lo)
+			hi = mid;
+		else if (off >= v->units[mid].hi)
+			lo = mid + 1;
+		else
+			return &v->units[mid];
+	}
+	return NULL;
+}
+
+/* --- decoding ----------------------------------------------------------- */
+
+/* Bits for data tiles [t0, t1) of @sec now, one generation; clamped to the layout. */
+static int resolve_bits(struct cxlms_view *v, struct vsec *sec, unsigned int t0,
+			unsigned int t1, uint8_t *bits)
+{
+	unsigned int planes = cxlms_fmt_planes(sec->t->d.fmt), i;
+	int rc;
+
+	if (v->bits != CXLMS_BITS_POLICY) {
+		memset(bits, (int)v->bits, t1 - t0);
+		return 0;
+	}
+	rc = cxlms_policy_bits(v->s, sec->t->index, t0, t1 - t0, bits, NULL);
+	if (rc)
+		return rc;
+	/* A map may ask for fewer bits than an INT view can hold a value in. */
+	for (i = 0; i < t1 - t0; i++) {
+		if (bits[i] < sec->min_bits)
+			bits[i] = (uint8_t)sec->min_bits;
+		if (bits[i] > planes)
+			bits[i] = (uint8_t)planes;
+	}
+	return 0;
+}
+
+/* Copy [src_lo, src_lo + n) of view bytes into the unit buffer, clipped. */
+static void put(const struct vunit *u, uint8_t *dst, uint64_t at,
+		const void *src, uint64_t n)
+{
+	uint64_t lo = at > u->lo ? at : u->lo;
+	uint64_t hi = at + n < u->hi ? at + n : u->hi;
+
+	if (lo < hi)
+		memcpy(dst + (lo - u->lo), (const uint8_t *)src + (lo - at), hi - lo);
+}
+
+/*
+ * Decode unit @u into @dst (u->hi - u->lo bytes) and, on success, note the
+ * bits of its tiles in @bits_out (t1 - t0 entries).  Caller holds the lock
+ * or owns the view alone.
+ */
+static int fill_unit(struct cxlms_view *v, const struct vunit *u, uint8_t *dst,
+		     uint8_t *bits_out)
+{
+	struct vsec *sec = &v->secs[u->sec];
+	const struct cxlms_view_tensor *vi = &sec->info;
+	struct cxlms_tensor *t = sec->t;
+	unsigned int tile;
+	int rc;
+
+	memset(dst, 0, u->hi - u->lo);
+	if (u->t1 > u->t0) {
+		rc = resolve_bits(v, sec, u->t0, u->t1, bits_out);
+		if (rc)
+			return rc;
+	}
+	for (tile = u->t0; tile < u->t1; tile++) {
+		unsigned int k = bits_out[tile - u->t0];
+		int64_t n = cxlms_fetch(v->s, t, tile, k, sec->out, v->recon,
+					v->tile_buf, v->tile_buf_len);
+		uint64_t at;
+
+		if (n < 0)
+			return (int)n;
+		if (sec->out == CXLMS_OUT_PACKED) {
+			put(u, dst, vi->off + tile * vi->tile_stride, v->tile_buf,
+			    (uint64_t)n);
+		} else {
+			uint64_t first = (uint64_t)tile * t->d.tile_rows * t->d.cols;
+
+			at = vi->data_off + first * sec->width;
+			put(u, dst, at, v->tile_buf,
+			    (uint64_t)cxlms_dirent_tile_elems(&t->d, tile) * sec->width);
+		}
+	}
+	/* Scales straight from the tiles: they do not depend on k. */
+	if (vi->scales_len && u->hi > vi->scales_off &&
+	    u->lo < vi->scales_off + vi->scales_len) {
+		uint64_t row_bytes = t->layout.groups_per_row * 2ull;
+
+		for (tile = 0; tile < t->d.n_tiles; tile++) {
+			struct cxlms_tile_span sp;
+			struct cxlms_tile_layout l;
+			const uint8_t *tp;
+
+			if (cxlms_dirent_tile(&t->d, tile, &sp, &l))
+				return -EINVAL;
+			tp = v->s->ops->tile_map(v->s, t, tile);
+			if (!tp)
+				return -EIO;
+			put(u, dst, vi->scales_off + sp.first_row * row_bytes,
+			    tp + l.scales_off, (uint64_t)sp.rows * row_bytes);
+		}
+	}
+	return 0;
+}
+
+/* --- userfaultfd -------------------------------------------------------- */
+
+static int uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd, rc;
+
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static void uffd_wake(struct cxlms_view *v, const struct vunit *u)
+{
+	struct uffdio_range r = { .start = (uintptr_t)(v->base + u->lo),
+				  .len = u->hi - u->lo };
+
+	ioctl(v->uffd, UFFDIO_WAKE, &r);
+}
+
+/* Install @v->scratch as unit @u; 0 or -errno. */
+static int uffd_copy(struct cxlms_view *v, const struct vunit *u)
+{
+	uint64_t done = 0, len = u->hi - u->lo;
+
+	while (done < len) {
+		struct uffdio_copy c = {
+			.dst = (uintptr_t)(v->base + u->lo + done),
+			.src = (uintptr_t)(v->scratch + done),
+			.len = len - done,
+		};
+
+		if (!ioctl(v->uffd, UFFDIO_COPY, &c)) {
+			done += (uint64_t)c.copy;
+			continue;
+		}
+		if (c.copy > 0)
+			done += (uint64_t)c.copy;
+		if (errno == EAGAIN)
+			continue;
+		/* Present already (a second fault on the same unit): just wake. */
+		if (errno == EEXIST) {
+			uffd_wake(v, u);
+			return 0;
+		}
+		return -errno;
+	}
+	return 0;
+}
+
+static void set_err(struct cxlms_view *v, int rc)
+{
+	if (!v->err)
+		v->err = rc;
+	cxlms_err(v->s->ctx, "%s: view fill failed: %s", v->s->path,
+		  cxlms_strerror(rc));
+}
+
+/*
+ * Decode and install unit @u unless it is there; under the lock.  A unit
+ * that was faulted (@faulted) and cannot be decoded is made PROT_NONE so
+ * its loads get SIGSEGV, never wrong bytes; a read-ahead just stops.
+ */
+static int fill_present(struct cxlms_view *v, struct vunit *u, bool faulted)
+{
+	struct vsec *sec = &v->secs[u->sec];
+	int rc;
+
+	if (u->present) {
+		if (faulted)
+			uffd_wake(v, u);
+		return 0;
+	}
+	rc = fill_unit(v, u, v->scratch, sec->filled + u->t0);
+	if (!rc)
+		rc = uffd_copy(v, u);
+	if (!rc) {
+		u->present = true;
+		return 0;
+	}
+	memset(sec->filled + u->t0, 0, u->t1 - u->t0);
+	if (faulted) {
+		set_err(v, rc);
+		mprotect(v->base + u->lo, u->hi - u->lo, PROT_NONE);
+		uffd_wake(v, u);
+	}
+	return rc;
+}
+
+/* A fault is waiting: it goes before any read-ahead. */
+static bool fault_pending(struct cxlms_view *v)
+{
+	struct pollfd p = { .fd = v->uffd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+static void handle_fault(struct cxlms_view *v, uint64_t addr)
+{
+	struct vunit *u = find_unit(v, addr - (uintptr_t)v->base);
+	uint64_t ahead = 0;
+	unsigned int i;
+	int rc;
+
+	if (!u)
+		return;
+	pthread_mutex_lock(&v->lock);
+	rc = fill_present(v, u, true);
+	pthread_mutex_unlock(&v->lock);
+	i = (unsigned int)(u - v->units);
+	/*
+	 * Read-ahead on a sequential scan (the unit before is there, or this
+	 * is the first): fill the next units up to VIEW_READAHEAD bytes while
+	 * the loader works on this one, so a scan mostly finds its pages.
+	 */
+	if (rc || (i && !v->units[i - 1].present))
+		return;
+	for (i++; i < v->n_units && ahead < VIEW_READAHEAD; i++) {
+		if (fault_pending(v))
+			return;
+		pthread_mutex_lock(&v->lock);
+		rc = fill_present(v, &v->units[i], false);
+		pthread_mutex_unlock(&v->lock);
+		if (rc)
+			return;
+		ahead += v->units[i].hi - v->units[i].lo;
+	}
+}
+
+static void *uffd_thread(void *arg)
+{
+	struct cxlms_view *v = arg;
+	struct pollfd p[2] = { { .fd = v->uffd, .events = POLLIN },
+			       { .fd = v->stop_fd, .events = POLLIN } };
+
+	for (;;) {
+		struct uffd_msg msg;
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[0].revents & (POLLERR | POLLHUP))
+			break;
+		n = read(v->uffd, &msg, sizeof(msg));
+		if (n != sizeof(msg))
+			continue;
+		if (msg.event == UFFD_EVENT_PAGEFAULT)
+			handle_fault(v, msg.arg.pagefault.address);
+	}
+	return NULL;
+}
+
+static int start_uffd(struct cxlms_view *v, int uffd)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)v->base, .len = v->len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int rc;
+
+	v->uffd = uffd;
+	/* A child would see the unfilled pages as zeros: it does not get them. */
+	if (madvise(v->base, v->len, MADV_DONTFORK))
+		return -errno;
+	/* Page granularity: khugepaged must not fill holes behind our back. */
+	madvise(v->base, v->len, MADV_NOHUGEPAGE);
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	if (!(reg.ioctls & (1ull << _UFFDIO_COPY)))
+		return -EOPNOTSUPP;
+	v->scratch = mmap(NULL, v->max_unit, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v->scratch == MAP_FAILED) {
+		v->scratch = NULL;
+		return -ENOMEM;
+	}
+	v->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (v->stop_fd < 0)
+		return -errno;
+	rc = pthread_create(&v->thread, NULL, uffd_thread, v);
+	if (rc)
+		return -rc;
+	v->thread_started = true;
+	return 0;
+}
+
+/* --- eager -------------------------------------------------------------- */
+
+#define HUGE_ALIGN	(2u << 20)
+
+/*
+ * Anonymous memory for an eager view, 2 MiB aligned and asked for in
+ * transparent huge pages: one fault per 2 MiB instead of per 4 KiB while
+ * it is filled (a hint; 4 KiB pages where THP is off).  NULL on failure.
+ */
+static uint8_t *map_huge(uint64_t len)
+{
+	uint64_t span = len + HUGE_ALIGN;
+	uint8_t *p, *a;
+
+	p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (uint8_t *)align_up((uintptr_t)p, HUGE_ALIGN);
+	if (a > p)
+		munmap(p, a - p);
+	if (a + len < p + span)
+		munmap(a + len, p + span - (a + len));
+	madvise(a, len, MADV_HUGEPAGE);
+	return a;
+}
+
+static int fill_all(struct cxlms_view *v, uint8_t *base)
+{
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < v->n_units; i++) {
+		struct vunit *u = &v->units[i];
+
+		rc = fill_unit(v, u, base + u->lo, v->secs[u->sec].filled + u->t0);
+		if (rc)
+			return rc;
+		u->present = true;
+	}
+	return 0;
+}
+
+/* Replace unit @u of an eager view with a fresh decode in one step. */
+static int eager_replace(struct cxlms_view *v, struct vunit *u)
+{
+	uint64_t len = u->hi - u->lo;
+	uint8_t *tmp, *nb, *bits = v->secs[u->sec].filled + u->t0;
+	int rc;
+
+	nb = malloc(u->t1 - u->t0);
+	if (!nb)
+		return -ENOMEM;
+	tmp = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (tmp == MAP_FAILED) {
+		free(nb);
+		return -ENOMEM;
+	}
+	rc = fill_unit(v, u, tmp, nb);
+	if (!rc && mprotect(tmp, len, PROT_READ))
+		rc = -errno;
+	if (!rc && mremap(tmp, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			  v->base + u->lo) == MAP_FAILED)
+		rc = -errno;
+	if (rc)
+		munmap(tmp, len);
+	else
+		memcpy(bits, nb, u->t1 - u->t0);
+	free(nb);
+	return rc;
+}
+
+/* --- public API --------------------------------------------------------- */
+
+static int check_opts(const struct cxlms_view_opts *o)
+{
+	if (!o || o->size < sizeof(*o))
+		return -EINVAL;
+	/* A newer caller's fields must be zero for this library to ignore them. */
+	if (o->size > sizeof(*o) &&
+	    !cxlms_all_zero((const uint8_t *)o + sizeof(*o), o->size - sizeof(*o)))
+		return -E2BIG;
+	if (o->reserved0 || o->reserved[0] || o->reserved[1])
+		return -EINVAL;
+	if (o->flags & ~CXLMS_VIEW_EAGER)
+		return -EOPNOTSUPP;
+	if (o->layout < CXLMS_VIEW_PACKED || o->layout > CXLMS_VIEW_INT16)
+		return -EINVAL;
+	if (o->recon > CXLMS_RECON_TABLE)
+		return -EINVAL;
+	return 0;
+}
+
+void cxlms_view_unmap(struct cxlms_view *v)
+{
+	unsigned int i;
+
+	if (!v)
+		return;
+	if (v->thread_started) {
+		uint64_t one = 1;
+
+		if (write(v->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(v->thread, NULL);
+		else
+			pthread_cancel(v->thread), pthread_join(v->thread, NULL);
+	}
+	if (v->stop_fd >= 0)
+		close(v->stop_fd);
+	if (v->uffd >= 0)
+		close(v->uffd);
+	if (v->base)
+		munmap(v->base, v->len);
+	if (v->scratch)
+		munmap(v->scratch, v->max_unit);
+	for (i = 0; i < v->n_secs; i++)
+		free(v->secs[i].filled);
+	free(v->secs);
+	free(v->units);
+	free(v->tile_buf);
+	pthread_mutex_destroy(&v->lock);
+	cxlms_store_unref(v->s);
+	free(v);
+}
+
+/* The tensors of the view, their sections and the units. */
+static int view_setup(struct cxlms_view *v, struct cxlms_tensor *only)
+{
+	struct cxlms_store *s = v->s;
+	unsigned int i, n = only ? 1 : s->n_tensors;
+	uint64_t off = 0;
+	int rc;
+
+	v->secs = calloc(n, sizeof(*v->secs));
+	if (!v->secs)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct cxlms_tensor *t = only ? only : &s->tensors[i];
+		struct vsec *sec = &v->secs[v->n_secs];
+		unsigned int b;
+		int64_t tb;
+
+		sec->t = t;
+		rc = sec_check(t, v->layout, v->bits, v->recon, sec);
+		if (rc) {
+			if (only)
+				return rc;
+			continue;	/* the store's view leaves it out */
+		}
+		sec_layout(sec, v->bits, v->recon);
+		sec->info.off = off;
+		sec->info.data_off += off;
+		if (sec->info.scales_len)
+			sec->info.scales_off += off;
+		off += sec->info.len;
+		sec->filled = calloc(t->d.n_tiles, 1);
+		if (!sec->filled)
+			return -ENOMEM;
+		b = v->bits == CXLMS_BITS_POLICY ? cxlms_fmt_planes(t->d.fmt) : v->bits;
+		tb = cxlms_fetch_size(t, 0, 1, b, sec->out, v->recon);
+		if (tb < 0)
+			return (int)tb;
+		if ((size_t)tb > v->tile_buf_len)
+			v->tile_buf_len = (size_t)tb;
+		v->n_secs++;
+	}
+	if (!v->n_secs)
+		return -EOPNOTSUPP;
+	v->len = off;
+	v->tile_buf = malloc(v->tile_buf_len);
+	if (!v->tile_buf)
+		return -ENOMEM;
+	return build_units(v);
+}
+
+int cxlms_view_map(struct cxlms_store *s, struct cxlms_tensor *t,
+		   const struct cxlms_view_opts *o, struct cxlms_view **view)
+{
+	struct cxlms_view *v;
+	int rc, uffd = -1;
+
+	if (!s || !view || (t && t->store != s))
+		return -EINVAL;
+	rc = check_opts(o);
+	if (rc)
+		return rc;
+	if (strcmp(s->ops->name, "file")) {
+		cxlms_err(s->ctx, "%s: views of a device need VIEW_CREATE, which this library does not have yet",
+			  s->path);
+		return -EOPNOTSUPP;
+	}
+	/* The layout's 4096-byte sections are served as whole pages. */
+	if (sysconf(_SC_PAGESIZE) != VIEW_ALIGN)
+		return -EOPNOTSUPP;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->s = cxlms_store_ref(s);
+	v->layout = o->layout;
+	v->bits = o->bits;
+	v->recon = o->recon;
+	v->uffd = v->stop_fd = -1;
+	pthread_mutex_init(&v->lock, NULL);
+	if (o->bits == CXLMS_BITS_POLICY) {
+		uint8_t b;
+
+		/* The policy's errors (no maps, unknown context) at map time. */
+		rc = cxlms_policy_bits(s, t ? t->index : 0, 0, 1, &b, NULL);
+		if (rc)
+			goto err;
+	}
+	rc = view_setup(v, t);
+	if (rc)
+		goto err;
+
+	if (!(o->flags & CXLMS_VIEW_EAGER)) {
+		uffd = uffd_open();
+		if (uffd < 0 && uffd != -EPERM && uffd != -ENOSYS &&
+		    uffd != -EINVAL && uffd != -EOPNOTSUPP) {
+			rc = uffd;
+			goto err;
+		}
+		if (uffd < 0)
+			cxlms_info(s->ctx, "%s: userfaultfd unavailable (%s): decoding the view eagerly",
+				   s->path, cxlms_strerror(uffd));
+	}
+	if (uffd >= 0) {
+		v->mode = VIEW_MODE_UFFD;
+		v->base = mmap(NULL, v->len, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (v->base == MAP_FAILED) {
+			v->base = NULL;
+			close(uffd);
+			rc = -ENOMEM;
+			goto err;
+		}
+		rc = start_uffd(v, uffd);
+		if (rc)
+			goto err;
+	} else {
+		v->mode = VIEW_MODE_EAGER;
+		v->base = map_huge(v->len);
+		if (!v->base) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		rc = fill_all(v, v->base);
+		if (!rc && mprotect(v->base, v->len, PROT_READ))
+			rc = -errno;
+		if (rc)
+			goto err;
+	}
+	*view = v;
+	return 0;
+err:
+	cxlms_view_unmap(v);
+	return rc;
+}
+
+const void *cxlms_view_get_addr(struct cxlms_view *v)
+{
+	return v ? v->base : NULL;
+}
+
+uint64_t cxlms_view_get_size(struct cxlms_view *v)
+{
+	return v ? v->len : 0;
+}
+
+const char *cxlms_view_get_mode(struct cxlms_view *v)
+{
+	if (!v)
+		return NULL;
+	return v->mode == VIEW_MODE_UFFD ? "userfaultfd" : "eager";
+}
+
+static struct vsec *find_sec(struct cxlms_view *v, struct cxlms_tensor *t)
+{
+	unsigned int i;
+
+	for (i = 0; v && t && i < v->n_secs; i++)
+		if (v->secs[i].t == t)
+			return &v->secs[i];
+	return NULL;
+}
+
+int cxlms_view_get_tensor(struct cxlms_view *v, struct cxlms_tensor *t,
+			  struct cxlms_view_tensor *info)
+{
+	struct vsec *sec = find_sec(v, t);
+
+	if (!sec)
+		return -ENOENT;
+	if (info)
+		*info = sec->info;
+	return 0;
+}
+
+int cxlms_view_get_tile_bits(struct cxlms_view *v, struct cxlms_tensor *t,
+			     unsigned int tile)
+{
+	struct vsec *sec = find_sec(v, t);
+	uint8_t b;
+	int rc;
+
+	if (!sec)
+		return -ENOENT;
+	if (tile >= t->d.n_tiles)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	b = sec->filled[tile];
+	rc = b ? 0 : resolve_bits(v, sec, tile, tile + 1, &b);
+	pthread_mutex_unlock(&v->lock);
+	return rc ? rc : b;
+}
+
+int cxlms_view_get_error(struct cxlms_view *v)
+{
+	int rc;
+
+	if (!v)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	rc = v->err;
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+int cxlms_view_refresh(struct cxlms_view *v)
+{
+	unsigned int i, j, dropped = 0;
+	uint8_t *now = NULL;
+	size_t now_len = 0;
+	int rc = 0;
+
+	if (!v)
+		return -EINVAL;
+	if (v->bits != CXLMS_BITS_POLICY)
+		return 0;
+	pthread_mutex_lock(&v->lock);
+	for (i = 0; i < v->n_units && !rc; i++) {
+		struct vunit *u = &v->units[i];
+		struct vsec *sec = &v->secs[u->sec];
+		unsigned int n = u->t1 - u->t0;
+		bool same = true;
+
+		if (!u->present || !n)
+			continue;
+		if (n > now_len) {
+			uint8_t *p = realloc(now, n);
+
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			now = p;
+			now_len = n;
+		}
+		rc = resolve_bits(v, sec, u->t0, u->t1, now);
+		if (rc)
+			break;
+		for (j = 0; j < n; j++)
+			same &= now[j] == sec->filled[u->t0 + j];
+		if (same)
+			continue;
+		if (v->mode == VIEW_MODE_UFFD) {
+			if (madvise(v->base + u->lo, u->hi - u->lo, MADV_DONTNEED)) {
+				rc = -errno;
+				break;
+			}
+			u->present = false;
+			memset(sec->filled + u->t0, 0, n);
+		} else {
+			rc = eager_replace(v, u);
+			if (rc)
+				break;
+		}
+		dropped += n;
+	}
+	pthread_mutex_unlock(&v->lock);
+	free(now);
+	return rc ? rc : (int)dropped;
+}
