@@ -19,11 +19,12 @@ static void test_macros(void **state)
 {
 	(void)state;
 	assert_int_equal(LIBCXLMS_VERSION_MAJOR, 1);
-	assert_int_equal(LIBCXLMS_VERSION_MINOR, 2);
+	assert_int_equal(LIBCXLMS_VERSION_MINOR, 3);
 	assert_true(LIBCXLMS_VERSION_CHECK(1, 0));
 	assert_true(LIBCXLMS_VERSION_CHECK(1, 1));
 	assert_true(LIBCXLMS_VERSION_CHECK(1, 2));
-	assert_false(LIBCXLMS_VERSION_CHECK(1, 3));
+	assert_true(LIBCXLMS_VERSION_CHECK(1, 3));
+	assert_false(LIBCXLMS_VERSION_CHECK(1, 4));
 	assert_false(LIBCXLMS_VERSION_CHECK(2, 0));
 	assert_false(LIBCXLMS_VERSION_CHECK(0, 9));
 	/* Usable in #if, which is the point of a compile-time check. */
