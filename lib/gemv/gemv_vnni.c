@@ -127,7 +127,6 @@ codes512(const uint8_t *b, size_t stride, uint32_t nbytes, const uint32_t k,
 {
 	const __mmask64 m = nbytes >= 64 ? ~0ull : (1ull << nbytes) - 1;
 	const unsigned int off = lin ? 0 : 8 - k;
-	const int imm = lin ? 0x80 : 0;
 	const __m512i z0 = ZP(0), z1 = ZP(1), z2 = ZP(2), z3 = ZP(3);
 	const __m512i z4 = ZP(4), z5 = ZP(5), z6 = ZP(6), z7 = ZP(7);
 	const __m512i a00 = P2(z0, n->i1[0], z1), a01 = P2(z0, n->i1[1], z1);
@@ -139,8 +138,10 @@ codes512(const uint8_t *b, size_t stride, uint32_t nbytes, const uint32_t k,
 	const __m512i q100 = P2(a20, n->i2[0], a30), q101 = P2(a20, n->i2[1], a30);
 	const __m512i q110 = P2(a21, n->i2[0], a31), q111 = P2(a21, n->i2[1], a31);
 
+/* The immediate must be a literal (clang): two calls, one folds away. */
 #define OUT(M, Q0, Q1, F)						\
-	out[M] = _mm512_gf2p8affine_epi64_epi8(n->x, P2(Q0, n->i3[F], Q1), imm)
+	out[M] = lin ? _mm512_gf2p8affine_epi64_epi8(n->x, P2(Q0, n->i3[F], Q1), 0x80) : \
+		       _mm512_gf2p8affine_epi64_epi8(n->x, P2(Q0, n->i3[F], Q1), 0)
 	OUT(0, q000, q100, 0);
 	OUT(1, q000, q100, 1);
 	OUT(2, q001, q101, 0);
