@@ -5,15 +5,23 @@
  * errors included; one batch of mixed valid and invalid requests; rings
  * the driver must refuse; cancellation of requests punted to io-wq; and a
  * process that exits or is killed with requests in flight (the module's
- * file references come back, the kernel log stays clean).
+ * file references come back, the kernel log stays clean); and a FETCH
+ * punted to io-wq across a DETACH + ATTACH (-ESTALE, never the new store's
+ * bytes read with the old request).
  * Exit 0 pass, 77 skip (reason printed), 1 fail.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/userfaultfd.h>
 
 #include "uring-util.h"
 
@@ -493,6 +501,117 @@ static int case_killed_in_flight(void)
 	return exit_in_flight(true);
 }
 
+/* --- a FETCH punted across DETACH + ATTACH --------------------------------- */
+
+struct stalled_ioctl {
+	struct cxlms_ioc_fetch f;
+	int ret;
+};
+
+static void *stalled_fetch(void *p)
+{
+	struct stalled_ioctl *si = p;
+
+	si->ret = cxt_ioctl(st.fd, CXLMS_IOC_FETCH, &si->f);
+	return NULL;
+}
+
+static void watchdog(int sig)
+{
+	static const char msg[] = "# watchdog: DETACH/ATTACH or the punted FETCH hung\n";
+
+	ssize_t r;
+
+	(void)sig;
+	r = write(1, msg, sizeof(msg) - 1);
+	(void)r;
+	_exit(UT_FAIL);
+}
+
+/*
+ * Deterministic, no timing: an ioctl FETCH into a userfaultfd page stalls
+ * in its copy-out holding the fd's bounce buffer; a uring FETCH on the same
+ * fd then finds the bounce lock taken at its non-blocking issue (-EAGAIN:
+ * it is punted, with the store's attach generation recorded) and its io-wq
+ * worker waits for the lock.  Meanwhile DETACH, and ATTACH of a new store
+ * whose tensor 0 is another tensor.  When the page is served, both requests
+ * must end with -ESTALE and the uring buffer must be untouched.  Runs last:
+ * it replaces the store the other cases use.
+ */
+static int case_punted_across_reattach(void)
+{
+	const size_t plen = 1 << 20;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct stalled_ioctl si;
+	struct cxt_tensor *t = &st.t[0], t2;
+	struct cxlms_ioc_fetch f;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	struct uffd_msg msg;
+	pthread_t th;
+	void *page;
+	int uffd, ret;
+	size_t i;
+
+	UT_SKIP_IF(!st.own, "a store attached by someone else cannot be detached here");
+	uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
+	UT_SKIP_IF(uffd < 0, "userfaultfd unavailable: %s", strerror(errno));
+	page = mmap(NULL, plen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	UT_CHECK(page != MAP_FAILED, "mmap");
+	reg.range.start = (uintptr_t)page;
+	reg.range.len = plen;
+	UT_SKIP_IF(ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg),
+		   "userfaultfd registration refused");
+	ret = ut_ring(&ring, 8, 0);
+	UT_SKIP_IF(ret, "io_uring unavailable: %s", strerror(-ret));
+	signal(SIGALRM, watchdog);
+	alarm(120);
+
+	si.f = ut_fetch(t->index, 0, 1, 8, CXLMS_OUT_PLANES, 0, page, plen);
+	UT_CHECK(!pthread_create(&th, NULL, stalled_fetch, &si), "thread");
+	UT_CHECK(read(uffd, &msg, sizeof(msg)) == sizeof(msg) &&
+		 msg.event == UFFD_EVENT_PAGEFAULT, "no fault from the stalled FETCH");
+
+	memset(ubuf[0], 0xa5, BUF_LEN);
+	f = ut_fetch(t->index, 0, 1, 8, CXLMS_OUT_PLANES, 0, ubuf[0], BUF_LEN);
+	ut_prep_fetch(io_uring_get_sqe(&ring), st.fd, &f, 1);
+	UT_CHECK(io_uring_submit(&ring) == 1, "submit");
+	/* Not complete: its worker waits for the bounce buffer the ioctl holds. */
+	UT_CHECK(io_uring_peek_cqe(&ring, &cqe) == -EAGAIN, "the punted FETCH completed early");
+
+	UT_CHECK(!cxt_detach(st.fd), "DETACH while a FETCH is stalled and one punted");
+	st.own = false;
+	UT_CHECK(!cxt_attach_ram(st.fd, 16 << 20, 0), "ATTACH a new store");
+	st.own = true;
+	UT_CHECK(!cxt_tensor_gen(&t2, "uring.reattach", CXLMS_FMT_BF16, 1,
+				 (const uint64_t[]){ 4096 }, 0, 0, 0, 9) &&
+		 !cxt_tensor_upload(st.fd, &t2, true), "a tensor in the new store");
+	UT_CHECK(t2.index == t->index, "the new tensor has index %u, not %u",
+		 t2.index, t->index);
+
+	{
+		struct uffdio_zeropage z = { .range = { .start = (uintptr_t)page, .len = plen } };
+
+		UT_CHECK(!ioctl(uffd, UFFDIO_ZEROPAGE, &z), "serve the page");
+	}
+	UT_CHECK(!pthread_join(th, NULL), "join");
+	UT_CHECK(!io_uring_wait_cqe(&ring, &cqe), "wait");
+	ret = cqe->res;
+	io_uring_cqe_seen(&ring, cqe);
+	alarm(0);
+	printf("# stalled ioctl FETCH: %d, punted uring FETCH: %d\n", si.ret, ret);
+	UT_CHECK(si.ret == -ESTALE, "stalled ioctl FETCH ended with %d, not -ESTALE", si.ret);
+	UT_CHECK(ret == -ESTALE, "punted uring FETCH ended with %d, not -ESTALE", ret);
+	for (i = 0; i < BUF_LEN; i++)
+		UT_CHECK(ubuf[0][i] == 0xa5, "the punted FETCH wrote byte %zu", i);
+	cxt_tensor_free(&t2);
+	io_uring_queue_exit(&ring);
+	munmap(page, plen);
+	close(uffd);
+	return UT_PASS;
+}
+
 int main(void)
 {
 	static const struct ut_case cases[] = {
@@ -503,6 +622,8 @@ int main(void)
 		{ "cancel requests punted to io-wq", case_cancel },
 		{ "process exits with requests in flight", case_exit_in_flight },
 		{ "process killed with requests in flight", case_killed_in_flight },
+		/* Last: it replaces the store. */
+		{ "FETCH punted across DETACH + ATTACH: -ESTALE", case_punted_across_reattach },
 	};
 	char line[256] = "";
 	unsigned int i;
