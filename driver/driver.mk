@@ -36,6 +36,13 @@ $(O)/tests/guest/cxlms-guest-store: $(GUEST_OBJS) $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(GUEST_OBJS) $(KSFT_UTIL_OBJ) $(CODEC_OBJS) \
 		$(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
 
+# A VERIFY of a multi-GiB RAM tensor stays killable (boot 2, more memory).
+VERIFY_INTR := $(O)/tests/guest/verify-intr
+$(VERIFY_INTR).o: CPPFLAGS += -Itests/kselftest
+$(VERIFY_INTR): $(VERIFY_INTR).o $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
+GUEST_BINS += $(VERIFY_INTR)
+
 # libcxlms' kernel backend in the guest (tests/guest/lib-kernel.sh): the
 # cxlms CLI, libcxlms' fetch unit test and three small stores (int8, bf16,
 # fp16 imports of tests/guest/gen-mini-model's model), ~1 MB in all.

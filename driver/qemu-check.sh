@@ -55,8 +55,8 @@ boot() {
 
 echo "# qemu-check: boot 1 (fresh CXL backing)"
 boot 1 --fresh
-echo "# qemu-check: boot 2 (same backing: persistence)"
-boot 2
+echo "# qemu-check: boot 2 (same backing: persistence; 9G for a 2 GiB RAM store)"
+boot 2 --mem 9G
 
 # The store read back in boot 2 must be the one boot 1 wrote.
 d1=$(tr -d '\r' <"$out/boot1.log" | grep -a 'cxlms-guest-store: digest' | tail -n 1 | awk '{print $4}')

@@ -10,6 +10,7 @@
 #   --boot N         boot number for the guest (cxlms.boot=N, default 1)
 #   --mode M         free-form mode string for the guest (cxlms.mode=M)
 #   --append "ARGS"  extra kernel command line arguments
+#   --mem SIZE       guest memory, QEMU syntax (default 1G)
 #   --timeout SECS   kill QEMU and fail after SECS (default 600)
 #   --log FILE       also write the full serial log to FILE
 #   -q, --quiet      do not stream the console (only to --log), print a summary
@@ -29,9 +30,10 @@ set -euo pipefail
 usage() { awk '/^# Usage:/ { on = 1 } on && !/^#/ { exit } on { sub(/^# ?/, ""); print }' "$0"; }
 
 payload="" pmem=$BUILD_DIR/pmem.raw fresh=0 boot=1 mode="" append="" timeout=600 logfile="" quiet=0
+mem=1G
 while [ $# -gt 0 ]; do
 	case $1 in
-	--payload | --pmem | --boot | --mode | --append | --timeout | --log)
+	--payload | --pmem | --boot | --mode | --append | --mem | --timeout | --log)
 		[ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
 		case $1 in
 		--payload) payload=$2 ;;
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
 		--boot) boot=$2 ;;
 		--mode) mode=$2 ;;
 		--append) append=$2 ;;
+		--mem) mem=$2 ;;
 		--timeout) timeout=$2 ;;
 		--log) logfile=$2 ;;
 		esac
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [[ $boot =~ ^[0-9]+$ ]] || { echo "run.sh: --boot needs a number" >&2; exit 2; }
+[[ $mem =~ ^[0-9]+[MG]$ ]] || { echo "run.sh: --mem needs a size like 1G or 512M" >&2; exit 2; }
 [[ $timeout =~ ^[0-9]+$ ]] || { echo "run.sh: --timeout needs seconds" >&2; exit 2; }
 [[ $mode =~ ^[^[:space:]]*$ ]] || { echo "run.sh: --mode must be one word" >&2; exit 2; }
 [ -z "$payload" ] || [ -d "$payload" ] || { echo "run.sh: no such payload dir: $payload" >&2; exit 2; }
@@ -98,7 +102,7 @@ cmdline="console=ttyS0 panic=-1 quiet loglevel=4 cxlms.boot=$boot"
 # -cpu max: RDRAND lets the guest's crng initialise at once (with the default
 # qemu64 model, `cxl create-region` blocks ~1.2 s for random bytes for its
 # uuid), and SMAP/SMEP make the guest kernel catch stray user-pointer accesses.
-qemu=(qemu-system-x86_64 -M "q35,cxl=on" -cpu max -m 1G -smp 1 -accel tcg
+qemu=(qemu-system-x86_64 -M "q35,cxl=on" -cpu max -m "$mem" -smp 1 -accel tcg
 	-nographic -nodefaults -serial mon:stdio -no-reboot -net none
 	-kernel "$vmlinux" -initrd "$initrd" -append "$cmdline"
 	-object "memory-backend-file,id=cxl-mem0,share=on,mem-path=$pmem,size=256M"

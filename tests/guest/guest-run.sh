@@ -9,7 +9,8 @@
 #           write the known store into the region;
 #           rmmod refused with an open fd, allowed after close
 #   boot 2: insmod; the region (no FORMAT) validates and holds the known
-#           store byte for byte; corruption is detected; rmmod
+#           store byte for byte; corruption is detected; a VERIFY of a
+#           2 GiB RAM tensor stays killable; rmmod
 # A kselftest run that skips because /dev/cxlms0 is missing FAILS here: the
 # module is supposed to be loaded.
 cd /payload || exit 1
@@ -115,6 +116,8 @@ case $boot in
 		step "store intact again after the corruption test" \
 			./cxlms-guest-store check "$start" "$size"
 	fi
+	# A 2 GiB RAM tensor: this boot has the memory (qemu-check.sh --mem).
+	ksft verify-intr ram
 	;;
 esac
 . ./lib-kernel.sh	# libcxlms kernel backend, cxlms attach/copy (both boots)
