@@ -62,6 +62,7 @@ include driver/driver.mk
 include tools/bench/bench.mk
 include install.mk
 include tools/bench-gemv.mk
+include tests/fuzz/fuzz.mk
 
 .PHONY: all deps check check-unit check-san check-clang check-integ check-qemu demo clean
 all: $(ALL_TARGETS)
@@ -79,6 +80,7 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-san
 	$(MAKE) check-clang
+	$(MAKE) check-fuzz
 	$(MAKE) check-integ
 	$(MAKE) check-qemu
 	@echo "make check: all test suites passed"
@@ -109,6 +111,6 @@ demo: deps
 	@O=$(O) scripts/demo.sh
 
 clean: module-clean
-	rm -rf build build-san build-clang
+	rm -rf build build-san build-clang build-fuzz
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

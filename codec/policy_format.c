@@ -294,7 +294,9 @@ static int slot_head(const void *area, cxlms_u64 gen, struct cxlms_policy_slot *
 	const struct cxlms_policy_hdr *h = area;
 
 	memcpy(s, cxlms_policy_slot_of(area, gen), sizeof(*s));
+	/* The context table is read as structs: aligned, after the head. */
 	if (s->slot_len > h->slot_bytes || !s->n_contexts ||
+	    s->ctx_off < sizeof(*s) || s->ctx_off % 8 ||
 	    s->n_contexts > CXLMS_POLICY_MAX_CONTEXTS ||
 	    s->default_context >= s->n_contexts ||
 	    (cxlms_u64)s->ctx_off + (cxlms_u64)s->n_contexts *

@@ -429,6 +429,31 @@ static void test_lookups_bounded_on_torn_head(void **state)
 	assert_int_equal(cxlms_policy_find_context(f->area, 1, NULL), -CXLMS_EINVALID);
 }
 
+/*
+ * A torn head with a context table that is misaligned (read as structs
+ * with 4-byte members) or overlaps the head is refused by the lookups as
+ * slot_check refuses it (found by tests/fuzz/fuzz_policy).
+ */
+static void test_lookups_refuse_misaligned_ctx_table(void **state)
+{
+	struct fx *f = *state;
+	struct cxlms_policy_slot *s = published_slot(f);
+	char name[CXLMS_POLICY_NAME_MAX];
+	cxlms_u64 off;
+
+	assert_int_equal(cxlms_policy_find_context(f->area, 1, "short"), 1);
+	s->ctx_off = 64 + 3;
+	assert_int_equal(cxlms_policy_find_context(f->area, 1, "short"), -CXLMS_EINVALID);
+	assert_int_equal(cxlms_policy_find_context(f->area, 1, NULL), -CXLMS_EINVALID);
+	assert_int_equal(cxlms_policy_context_name(f->area, 1, 0, name), -CXLMS_EINVALID);
+	assert_int_equal(cxlms_policy_map_offset(f->area, 1, 0, 12, &off), -CXLMS_EINVALID);
+	s->ctx_off = 8;	/* aligned, but inside the head */
+	assert_int_equal(cxlms_policy_find_context(f->area, 1, "short"), -CXLMS_EINVALID);
+	assert_int_equal(cxlms_policy_context_name(f->area, 1, 0, name), -CXLMS_EINVALID);
+	s->ctx_off = 64;
+	assert_int_equal(cxlms_policy_find_context(f->area, 1, "short"), 1);
+}
+
 static void test_name_valid(void **state)
 {
 	char long_name[CXLMS_POLICY_NAME_MAX + 1];
@@ -585,6 +610,7 @@ int main(void)
 		T(test_slot_dup_names),
 		T(test_slot_unterminated_name),
 		T(test_lookups_bounded_on_torn_head),
+		T(test_lookups_refuse_misaligned_ctx_table),
 		T(test_name_valid),
 		T(test_seqlock_readers_see_whole_maps),
 	};
