@@ -97,6 +97,15 @@ $(URING_GUEST_BINS): %: %.o $(URING_UTIL_OBJ) $(KSFT_UTIL_OBJ) $(CODEC_OBJS) \
 		$(KSFT_UTIL_OBJ) $(CODEC_OBJS) $(LIBCXLMS_A) $(LIBCXLMS_LDLIBS)
 GUEST_BINS += $(URING_GUEST_BINS)
 
+# The structure-aware fuzzer of the module (ioctl and uring_cmd, threads),
+# linked like the io_uring programs (liburing; libm next to it).
+FUZZ_GUEST_BIN := $(O)/tests/guest/cxlms-fuzz
+$(FUZZ_GUEST_BIN).o: CPPFLAGS += -Itests/kselftest
+$(FUZZ_GUEST_BIN): %: %.o $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $< $(KSFT_UTIL_OBJ) \
+		$(CODEC_OBJS) $(LIBCXLMS_LDLIBS)
+GUEST_BINS += $(FUZZ_GUEST_BIN)
+
 # cxlmsd and its engine-like probe on /dev/cxlms0 (tests/guest/policy.sh);
 # libinih and libm next to them (RUNPATH $ORIGIN) like the programs above.
 KP_CXLMSD := $(O)/tests/guest/cxlmsd

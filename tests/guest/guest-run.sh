@@ -3,7 +3,8 @@
 # /payload).  Prints TAP: one line per step; each kselftest binary's own TAP
 # is indented by four spaces under its step.  Exit 0 only if every step
 # passed.  CXLMS_BOOT selects the scenario:
-#   boot 1: insmod; fresh region refused; kselftests on RAM stores; store
+#   boot 1: insmod; fresh region refused; kselftests on RAM stores; the
+#           ioctl/uring_cmd fuzzer (cxlms-fuzz) on its own RAM stores; store
 #           files written by libcxlms copied into the region attach and fetch
 #           like the file backend; kselftests on the CXL region (FORMAT);
 #           write the known store into the region;
@@ -90,6 +91,9 @@ case $boot in
 	ksft cxlms_ioctl_test ram
 	ksft cxlms_fetch_test ram
 	ksft cxlms_media_test ram
+	# Detached here: the fuzzer attaches RAM stores of its own and
+	# leaves the device detached (it skips if a store is attached).
+	ksft cxlms-fuzz ram
 	step "io_uring: uring_cmd FETCH/STATS, libcxlms async API, batching benchmark" sh ./uring.sh
 	if [ -n "$start" ]; then
 		step "libcxlms store files in the region: validated, served like the file backend" \
