@@ -244,10 +244,30 @@ static int range_in(cxlms_u64 off, cxlms_u64 len, cxlms_u64 lo, cxlms_u64 hi)
 	return off >= lo && end <= hi;
 }
 
+cxlms_u64 cxlms_sb_slot_off(cxlms_u32 slot)
+{
+	return (cxlms_u64)(slot & 1) * CXLMS_SB_SLOT_BYTES;
+}
+
+cxlms_u64 cxlms_sb_dir_bytes(const struct cxlms_sb *sb)
+{
+	cxlms_u64 copy = (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+
+	return sb->feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL ? 2 * copy : copy;
+}
+
+cxlms_u64 cxlms_sb_dir_copy(const struct cxlms_sb *sb)
+{
+	if (!(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL))
+		return sb->dir_off;
+	return sb->dir_off + (sb->generation & 1) *
+	       ((cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent));
+}
+
 /* The crc area: from the directory's end to the policy area or tiles. */
 static void crc_area(const struct cxlms_sb *sb, cxlms_u64 *lo, cxlms_u64 *hi)
 {
-	*lo = sb->dir_off + (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+	*lo = sb->dir_off + cxlms_sb_dir_bytes(sb);
 	*hi = sb->policy_bytes ? sb->policy_off :
 	      sb->meta_bytes ? sb->meta_off : sb->data_off;
 }
@@ -290,7 +310,7 @@ int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
 		return fail(&m, CXLMS_EINVALID, "store smaller than its superblock area");
 
 	/* Areas in order: sb, directory, crc area, policy (optional), tiles. */
-	dir_len = (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+	dir_len = cxlms_sb_dir_bytes(sb);
 	if (sb->dir_off % CXLMS_ALIGN ||
 	    !range_in(sb->dir_off, dir_len, CXLMS_SB_BYTES, sb->store_bytes))
 		return fail(&m, CXLMS_EINVALID, "directory area out of bounds or misaligned");
@@ -486,15 +506,70 @@ static int overlap_check(const struct cxlms_dirent *dir, struct owned_range *r,
 int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
 		    cxlms_u32 why_len)
 {
-	const struct cxlms_sb *sb = store;
+	struct cxlms_sb sb;
+
+	return cxlms_store_pick(store, avail, &sb, why, why_len);
+}
+
+int cxlms_sb_slot_check(const struct cxlms_sb *sb, cxlms_u32 slot,
+			cxlms_u64 avail, char *why, cxlms_u32 why_len)
+{
+	int dual = !!(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL);
+	struct msg m;
 	int ret;
 
-	ret = cxlms_sb_check(store, avail, why, why_len);
+	ret = cxlms_sb_check(sb, avail, why, why_len);
+	if (ret)
+		return ret;
+	msg_init(&m, why, why_len);
+	if (slot > 1 || (slot && !dual))
+		return fail(&m, CXLMS_EINVALID, "single-copy superblock in slot 1");
+	if (dual && (sb->generation & 1) != slot)
+		return fail(&m, CXLMS_EINVALID,
+			    "superblock generation does not match its slot");
+	return 0;
+}
+
+/* One slot of an in-memory store, with its directory copy. */
+static int slot_load(const cxlms_u8 *base, cxlms_u64 avail, cxlms_u32 slot,
+		     struct cxlms_sb *sb, char *why, cxlms_u32 why_len)
+{
+	int ret;
+
+	/* Slot 0 first on the store itself: that check bounds short stores. */
+	if (!slot) {
+		ret = cxlms_sb_check(base, avail, why, why_len);
+		if (ret)
+			return ret;
+	}
+	memcpy(sb, base + cxlms_sb_slot_off(slot), sizeof(*sb));
+	ret = cxlms_sb_slot_check(sb, slot, avail, why, why_len);
 	if (ret)
 		return ret;
 	return cxlms_dir_check_at(sb, (const struct cxlms_dirent *)
-				  ((const cxlms_u8 *)store + sb->dir_off),
-				  avail, why, why_len);
+				  (base + cxlms_sb_dir_copy(sb)), avail, why, why_len);
+}
+
+int cxlms_store_pick(const void *store, cxlms_u64 avail, struct cxlms_sb *sb,
+		     char *why, cxlms_u32 why_len)
+{
+	struct cxlms_sb s0, s1;
+	int r0, r1;
+
+	r0 = slot_load(store, avail, 0, &s0, why, why_len);
+	if (!r0 && !(s0.feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL)) {
+		*sb = s0;
+		return 0;
+	}
+	/* Slot 1 can only help a DUAL store: its reason is never shown. */
+	r1 = avail >= CXLMS_SB_SLOT_BYTES + sizeof(s1) ?
+	     slot_load(store, avail, 1, &s1, NULL, 0) : -CXLMS_ETRUNCATED;
+	if (r0 && r1)
+		return r0;
+	if (why && why_len)
+		why[0] = '\0';
+	*sb = !r1 && (r0 || s1.generation > s0.generation) ? s1 : s0;
+	return 0;
 }
 
 int cxlms_dir_check_at(const struct cxlms_sb *sb, const struct cxlms_dirent *dir,

@@ -46,9 +46,22 @@
 #define CXLMS_FEAT_INCOMPAT_FOLD	(1ull << 1)
 /* metadata area present (meta_off, meta_bytes) */
 #define CXLMS_FEAT_INCOMPAT_META	(1ull << 2)
+/*
+ * Crash-consistent metadata (format.md 1.5): two superblock slots (slot
+ * g & 1 at g & 1 * CXLMS_SB_SLOT_BYTES holds generation g) and two
+ * directory copies of dir_capacity entries back to back at dir_off (copy
+ * g & 1 is the one the slot of generation g describes).  An update writes
+ * the other copy and slot completely; the newest slot that validates with
+ * its directory is the store.
+ */
+#define CXLMS_FEAT_INCOMPAT_DUAL	(1ull << 3)
 #define CXLMS_FEAT_INCOMPAT_KNOWN	(CXLMS_FEAT_INCOMPAT_TIGHT | \
 					 CXLMS_FEAT_INCOMPAT_FOLD | \
-					 CXLMS_FEAT_INCOMPAT_META)
+					 CXLMS_FEAT_INCOMPAT_META | \
+					 CXLMS_FEAT_INCOMPAT_DUAL)
+/* Slot 1 of a DUAL store: its own cache lines, still inside CXLMS_SB_BYTES. */
+#define CXLMS_SB_SLOT_BYTES	2048
+#define CXLMS_SB_SLOTS		2
 /* feature_ro_compat: a reader that does not know a bit may only read */
 #define CXLMS_FEAT_RO_COMPAT_KNOWN	0ull
 
@@ -164,7 +177,8 @@ cxlms_u32 cxlms_crc32c(cxlms_u32 crc, const void *buf, cxlms_u64 len);
  *
  * cxlms_sb_check: magic, version, features, sb CRC, area bounds/overlaps
  *	against @avail (the file or region size).
- * cxlms_dir_check: directory CRC, then every entry: CRC, name, format,
+ * cxlms_dir_check: the superblock cxlms_store_pick chooses, then its
+ *	directory: CRC, then every entry: CRC, name, format,
  *	shape vs rows/cols, tile geometry, tile and CRC ranges inside the
  *	store and not overlapping each other, unique names.
  * cxlms_tile_crc_check: recompute tile CRCs of one tensor (cxlms verify).
@@ -183,6 +197,31 @@ int cxlms_dir_check_at(const struct cxlms_sb *sb, const struct cxlms_dirent *dir
 		       cxlms_u64 avail, char *why, cxlms_u32 why_len);
 int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
 			 char *why, cxlms_u32 why_len);
+
+/*
+ * Superblock slots (CXLMS_FEAT_INCOMPAT_DUAL, format.md 1.5).
+ *
+ * cxlms_sb_slot_off: store offset of slot @slot (0 or 1).
+ * cxlms_sb_dir_copy: store offset of the directory entries @sb describes
+ *	(dir_off, or in a DUAL store copy generation & 1 of them).
+ * cxlms_sb_dir_bytes: bytes of the whole directory area (both copies).
+ * cxlms_sb_slot_check: cxlms_sb_check on a copy of slot @slot, plus the
+ *	slot rules: slot 1 is only ever DUAL, a DUAL slot holds only
+ *	generations of its parity.
+ * cxlms_store_pick: the store's current superblock into *@sb: slot 0 if
+ *	it is a valid single-copy superblock, else the valid slot of the
+ *	highest generation whose directory copy passes cxlms_dir_check_at.
+ *	On error, the reason is slot 0's (the one every version reads).
+ *	Callers that must not read the media twice (the kernel) apply the
+ *	same rule with the functions above on their own snapshots.
+ */
+cxlms_u64 cxlms_sb_slot_off(cxlms_u32 slot);
+cxlms_u64 cxlms_sb_dir_copy(const struct cxlms_sb *sb);
+cxlms_u64 cxlms_sb_dir_bytes(const struct cxlms_sb *sb);
+int cxlms_sb_slot_check(const struct cxlms_sb *sb, cxlms_u32 slot,
+			cxlms_u64 avail, char *why, cxlms_u32 why_len);
+int cxlms_store_pick(const void *store, cxlms_u64 avail, struct cxlms_sb *sb,
+		     char *why, cxlms_u32 why_len);
 
 /* 1 if all @len bytes at @p are zero (reserved fields must be). */
 int cxlms_all_zero(const void *p, cxlms_u64 len);
