@@ -89,6 +89,14 @@ struct cxlms_store {
 	u64 crc_next;		/* next free byte of the CRC area */
 	u64 crc_end;		/* end of the CRC area */
 	struct cxlms_tensor **tensors;	/* dir_capacity slots */
+	/*
+	 * DUAL stores (format.md 1.5): the generation whose directory each
+	 * copy holds for sure (written since ATTACH, else 0 = unknown), and
+	 * the entry the last update changed: an update rewrites only what
+	 * changed since the copy it targets, never the committed copy.
+	 */
+	u64 copy_gen[2];
+	u32 last_changed;
 };
 
 struct cxlms_dev {
@@ -107,6 +115,15 @@ struct cxlms_dev {
 	u64 attach_gen;
 	atomic64_t media_errors;	/* media reads that failed (poison) */
 	atomic_t inject_media_error;	/* debugfs: fail this many next reads */
+	/*
+	 * debugfs crash_after_meta_writes: the Nth metadata write from now
+	 * (CRC array, directory or superblock) is the last: the machine is
+	 * reset right after it, like a power loss (0 = off).  With
+	 * crash_torn set, only the first half of that write reaches the
+	 * media.  Crash-consistency tests only (driver/crash-check.sh).
+	 */
+	u32 crash_after_meta_writes;
+	u32 crash_torn;
 };
 
 struct cxlms_file {

@@ -102,7 +102,7 @@ static int file_open(struct cxlms_store *s, int fd, const struct stat *st,
 	 * (DUAL) store has two superblock slots: the newest valid one counts.
 	 */
 	why[0] = '\0';
-	rc = cxlms_store_pick(fb->map, size, &sb, why, sizeof(why));
+	rc = cxlms_store_pick(fb->map, size, &sb, NULL, why, sizeof(why));
 	if (rc) {
 		cxlms_err(s->ctx, "%s: %s", s->path, why[0] ? why : "invalid store");
 		goto err;

@@ -593,7 +593,7 @@ static void pick(struct sbuild_image *img, uint64_t gen, uint32_t count)
 	int ret;
 
 	memset(&sb, 0, sizeof(sb));
-	ret = cxlms_store_pick(img->mem, img->len, &sb, why, sizeof(why));
+	ret = cxlms_store_pick(img->mem, img->len, &sb, NULL, why, sizeof(why));
 	if (ret) {
 		print_error("pick: %d (%s)\n", ret, why);
 		fail();
@@ -680,7 +680,7 @@ static void test_dual_both_torn(void **state)
 	write_slot1(img, 3, N_TENSORS);
 	slot1(img)->dir_count ^= 1;
 	img->sb->data_used ^= 1;
-	assert_int_equal(cxlms_store_pick(img->mem, img->len, &sb, why, sizeof(why)),
+	assert_int_equal(cxlms_store_pick(img->mem, img->len, &sb, NULL, why, sizeof(why)),
 			 -CXLMS_ECHECKSUM);
 	assert_non_null(strstr(why, "superblock checksum"));
 	assert_int_equal(dir_check(img), -CXLMS_ECHECKSUM);
@@ -705,7 +705,7 @@ static void test_single_ignores_slot1(void **state)
 	*slot1(img) = *img->sb;
 	slot1(img)->generation = 7;
 	cxlms_sb_seal(slot1(img));
-	assert_int_equal(cxlms_store_pick(img->mem, img->len, &sb, why, sizeof(why)), 0);
+	assert_int_equal(cxlms_store_pick(img->mem, img->len, &sb, NULL, why, sizeof(why)), 0);
 	assert_int_equal(sb.generation, 1);
 	assert_int_equal(cxlms_sb_dir_copy(&sb), img->sb->dir_off);
 	assert_int_equal(cxlms_sb_slot_check(slot1(img), 1, img->len, why,
