@@ -610,11 +610,17 @@ int cxlms_store_pick(const void *store, cxlms_u64 avail, struct cxlms_sb *sb,
 }
 
 int cxlms_update_plan(struct cxlms_sb *sb, const struct cxlms_dirent *dir,
-		      cxlms_u32 first, struct cxlms_meta_write w[2])
+		      cxlms_u32 changed, struct cxlms_update_track *t,
+		      struct cxlms_meta_write w[2])
 {
-	cxlms_u32 n = 0;
+	cxlms_u32 n = 0, first = 0, copy;
 
 	sb->generation++;
+	copy = cxlms_sb_slot(sb);
+	if (!sb_dual(sb))
+		first = changed;
+	else if (t && t->copy_gen[copy] && t->copy_gen[copy] == sb->generation - 2)
+		first = changed < t->last_changed ? changed : t->last_changed;
 	sb->dir_crc = cxlms_dir_crc(dir, sb->dir_count);
 	cxlms_sb_seal(sb);
 	if (first < sb->dir_count) {
@@ -628,6 +634,10 @@ int cxlms_update_plan(struct cxlms_sb *sb, const struct cxlms_dirent *dir,
 	w[n].off = cxlms_sb_slot_off(cxlms_sb_slot(sb));
 	w[n].len = sizeof(*sb);
 	w[n].src = sb;
+	if (t) {
+		t->copy_gen[copy] = sb->generation;
+		t->last_changed = changed;
+	}
 	return (int)(n + 1);
 }
 

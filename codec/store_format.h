@@ -252,26 +252,42 @@ struct cxlms_meta_write {
 	const void *src;
 };
 
+/**
+ * struct cxlms_update_track - what a writer knows of the directory copies
+ * @copy_gen: the generation whose entries copy i surely holds (written
+ *	by this writer since it opened the store), 0 = unknown
+ * @last_changed: the entry the last update changed
+ *
+ * Zeroed at open; a writer that formats the store sets copy_gen of the
+ * copy it wrote.  cxlms_update_plan() keeps it.
+ */
+struct cxlms_update_track {
+	cxlms_u64 copy_gen[2];
+	cxlms_u32 last_changed;
+};
+
 /*
  * cxlms_update_plan: the writes that commit a metadata update, in order.
  * @sb is the new state (dir_count, data_used, features) still carrying
- * the committed generation; @dir the whole new directory (kernel copy).
- * Bumps sb->generation, sets dir_crc, seals @sb and fills @w: w[0] the
- * entries [@first, dir_count) of the directory copy of the new
- * generation, w[1] @sb into its slot.  Returns the number of writes (1
- * when there are no entries to write, then w[0] is the superblock).
+ * the committed generation; @dir the whole new directory (the writer's
+ * copy); @changed the one entry this update changed (appended or
+ * sealed).  Bumps sb->generation, sets dir_crc, seals @sb and fills @w:
+ * w[0] the entries of the new generation's directory copy that may
+ * differ from @dir, w[1] @sb into its slot.  Returns the number of
+ * writes (1 when no entry needs writing: then w[0] is the superblock).
+ *
+ * DUAL: the target copy is never the committed one.  It is rewritten
+ * from entry 0, or, when @t says it holds the state two generations
+ * back, from the lowest entry changed since.  Single-copy stores get
+ * entry @changed rewritten in place (not crash consistent).
  *
  * The writer must make each write durable before the next one starts
- * (kernel: cache write-back and a store fence; file: msync), and the
- * directory copy it targets must not be the committed one (DUAL) or
- * the update is not crash consistent (single-copy stores, in place).
- * In a DUAL store, entries below @first must already hold their new
- * bytes in that copy: @first = 0 is always right, a writer that knows
- * what the copy holds (the state two generations back, written by
- * itself) may pass the lowest index changed in those two updates.
+ * (kernel: cache write-back and a store fence; file: msync) and the last
+ * one before it reports success.  @t may be NULL (rewrite from 0).
  */
 int cxlms_update_plan(struct cxlms_sb *sb, const struct cxlms_dirent *dir,
-		      cxlms_u32 first, struct cxlms_meta_write w[2]);
+		      cxlms_u32 changed, struct cxlms_update_track *t,
+		      struct cxlms_meta_write w[2]);
 
 /* 1 if all @len bytes at @p are zero (reserved fields must be). */
 int cxlms_all_zero(const void *p, cxlms_u64 len);

@@ -89,14 +89,8 @@ struct cxlms_store {
 	u64 crc_next;		/* next free byte of the CRC area */
 	u64 crc_end;		/* end of the CRC area */
 	struct cxlms_tensor **tensors;	/* dir_capacity slots */
-	/*
-	 * DUAL stores (format.md 1.5): the generation whose directory each
-	 * copy holds for sure (written since ATTACH, else 0 = unknown), and
-	 * the entry the last update changed: an update rewrites only what
-	 * changed since the copy it targets, never the committed copy.
-	 */
-	u64 copy_gen[2];
-	u32 last_changed;
+	/* What the directory copies hold (format.md 1.5, store_commit()). */
+	struct cxlms_update_track track;
 };
 
 struct cxlms_dev {

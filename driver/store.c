@@ -139,22 +139,13 @@ static void meta_write(struct cxlms_store *s, u64 off, const void *src,
  */
 static void store_commit(struct cxlms_store *s, u32 changed)
 {
-	struct cxlms_sb *sb = &s->sb;
 	struct cxlms_meta_write w[2];
-	u64 next = sb->generation + 1;
-	u32 first = 0, copy = next & 1;
 	int i, n;
 
 	lockdep_assert_held(&s->meta_lock);
-	if (!(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL))
-		first = changed;
-	else if (s->copy_gen[copy] && s->copy_gen[copy] == next - 2)
-		first = min(changed, s->last_changed);
-	n = cxlms_update_plan(sb, s->dir, first, w);
+	n = cxlms_update_plan(&s->sb, s->dir, changed, &s->track, w);
 	for (i = 0; i < n; i++)
 		meta_write(s, w[i].off, w[i].src, w[i].len);
-	s->copy_gen[copy] = sb->generation;
-	s->last_changed = changed;
 }
 
 /*
@@ -294,7 +285,7 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 	/* Slot 0 (generation 2); slot 1 and both copies stay zero. */
 	memcpy(s->base + cxlms_sb_slot_off(cxlms_sb_slot(sb)), sb, sizeof(*sb));
 	store_persist(s, s->base, data_off);
-	s->copy_gen[cxlms_sb_slot(sb)] = sb->generation;
+	s->track.copy_gen[cxlms_sb_slot(sb)] = sb->generation;
 	return 0;
 }
 
