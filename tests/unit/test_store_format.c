@@ -672,6 +672,61 @@ static void test_dual_newest_torn(void **state)
 	pick(img, 1, N_TENSORS - 2);
 }
 
+/* Generations wrap at 2^64: 0 comes after 2^64 - 1 (serial arithmetic). */
+static void test_dual_generation_wrap(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, UINT64_MAX, N_TENSORS - 1);
+	img->sb->generation = UINT64_MAX - 1;
+	cxlms_sb_seal(img->sb);
+	pick(img, UINT64_MAX, N_TENSORS - 1);
+	img->sb->generation = 0;
+	cxlms_sb_seal(img->sb);
+	pick(img, 0, N_TENSORS);
+	assert_true(cxlms_sb_newer(img->sb, slot1(img)));
+	assert_false(cxlms_sb_newer(slot1(img), img->sb));
+	/* The wrapped slot torn: the one before the wrap is the store. */
+	img->sb->data_used ^= 1;
+	pick(img, UINT64_MAX, N_TENSORS - 1);
+}
+
+/* A bad superblock CRC in slot 0 with an older valid slot 1: slot 1. */
+static void test_dual_bad_crc_slot0(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 1, N_TENSORS - 1);
+	img->sb->sb_crc ^= 0x100;
+	pick(img, 1, N_TENSORS - 1);
+	/* And a bad one in slot 1 with slot 0 fine again: slot 0. */
+	img->sb->sb_crc ^= 0x100;
+	write_slot1(img, 3, N_TENSORS - 1);
+	slot1(img)->sb_crc ^= 1;
+	pick(img, 2, N_TENSORS);
+}
+
+/* The recovery rule itself: single-copy slot 0 alone, else newest first. */
+static void test_slot_order(void **state)
+{
+	struct sbuild_image *img = *state;
+	struct cxlms_sb s0 = *img->sb, s1 = *img->sb;
+	uint32_t order[2];
+
+	s1.generation = 3;
+	assert_int_equal(cxlms_slot_order(&s0, 1, &s1, 1, order), 2);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 0);
+	assert_int_equal(cxlms_slot_order(&s0, 0, &s1, 1, order), 1);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(cxlms_slot_order(&s0, 1, &s1, 0, order), 1);
+	assert_int_equal(order[0], 0);
+	assert_int_equal(cxlms_slot_order(&s0, 0, &s1, 0, order), 0);
+	s0.feature_incompat &= ~CXLMS_FEAT_INCOMPAT_DUAL;
+	assert_int_equal(cxlms_slot_order(&s0, 1, &s1, 1, order), 1);
+	assert_int_equal(order[0], 0);
+}
+
 static void test_dual_both_torn(void **state)
 {
 	struct sbuild_image *img = *state;
@@ -769,6 +824,9 @@ int main(void)
 		TD(test_dual_wrong_parity),
 		TD(test_dual_newest_torn),
 		TD(test_dual_both_torn),
+		TD(test_dual_generation_wrap),
+		TD(test_dual_bad_crc_slot0),
+		TD(test_slot_order),
 		TD(test_dual_crc_array_in_copy1),
 	};
 
