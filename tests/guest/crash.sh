@@ -78,7 +78,7 @@ check_store() {
 			if ! grep -qx "$t" "$TMP/dev.names"; then
 				echo "# $t: created before the kill, missing"
 				bad=1
-			elif $CLI fetch $DEV "$t" --all -b 1 -o "$TMP/d.bin" 2>"$TMP/err" ||
+			elif $CLI fetch $DEV "$t" --all -b 1 --out planes -o "$TMP/d.bin" 2>"$TMP/err" ||
 			     ! grep -q 'not sealed' "$TMP/err"; then
 				echo "# $t: should be unsealed (its SEAL did not commit)"
 				sed 's/^/#   /' "$TMP/err"
