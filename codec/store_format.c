@@ -244,10 +244,38 @@ static int range_in(cxlms_u64 off, cxlms_u64 len, cxlms_u64 lo, cxlms_u64 hi)
 	return off >= lo && end <= hi;
 }
 
-/* The crc area: from the directory's end to the policy area or tiles. */
-static void crc_area(const struct cxlms_sb *sb, cxlms_u64 *lo, cxlms_u64 *hi)
+cxlms_u64 cxlms_sb_slot_off(cxlms_u32 slot)
 {
-	*lo = sb->dir_off + (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+	return (cxlms_u64)(slot & 1) * CXLMS_SB_SLOT_BYTES;
+}
+
+static int sb_dual(const struct cxlms_sb *sb)
+{
+	return !!(sb->feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL);
+}
+
+cxlms_u32 cxlms_sb_slot(const struct cxlms_sb *sb)
+{
+	return sb_dual(sb) ? (cxlms_u32)(sb->generation & 1) : 0;
+}
+
+cxlms_u64 cxlms_sb_dir_bytes(const struct cxlms_sb *sb)
+{
+	cxlms_u64 copy = (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+
+	return sb_dual(sb) ? 2 * copy : copy;
+}
+
+cxlms_u64 cxlms_sb_dir_copy(const struct cxlms_sb *sb)
+{
+	return sb->dir_off + cxlms_sb_slot(sb) *
+	       ((cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent));
+}
+
+/* The crc area: from the directory's end to the policy area or tiles. */
+void cxlms_sb_crc_area(const struct cxlms_sb *sb, cxlms_u64 *lo, cxlms_u64 *hi)
+{
+	*lo = sb->dir_off + cxlms_sb_dir_bytes(sb);
 	*hi = sb->policy_bytes ? sb->policy_off :
 	      sb->meta_bytes ? sb->meta_off : sb->data_off;
 }
@@ -290,7 +318,7 @@ int cxlms_sb_check(const void *store, cxlms_u64 avail, char *why,
 		return fail(&m, CXLMS_EINVALID, "store smaller than its superblock area");
 
 	/* Areas in order: sb, directory, crc area, policy (optional), tiles. */
-	dir_len = (cxlms_u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
+	dir_len = cxlms_sb_dir_bytes(sb);
 	if (sb->dir_off % CXLMS_ALIGN ||
 	    !range_in(sb->dir_off, dir_len, CXLMS_SB_BYTES, sb->store_bytes))
 		return fail(&m, CXLMS_EINVALID, "directory area out of bounds or misaligned");
@@ -445,7 +473,7 @@ static int dirent_check(const struct cxlms_sb *sb, const struct cxlms_dirent *d,
 		msg_c(m, ')');
 		return -CXLMS_EINVALID;
 	}
-	crc_area(sb, &lo, &hi);
+	cxlms_sb_crc_area(sb, &lo, &hi);
 	if (d->crc_off % 4)
 		return fail_d(m, CXLMS_EINVALID, d, "tile CRC array misaligned");
 	if (!range_in(d->crc_off, 4 * n_tiles, lo, hi)) {
@@ -486,15 +514,131 @@ static int overlap_check(const struct cxlms_dirent *dir, struct owned_range *r,
 int cxlms_dir_check(const void *store, cxlms_u64 avail, char *why,
 		    cxlms_u32 why_len)
 {
-	const struct cxlms_sb *sb = store;
+	struct cxlms_sb sb;
+
+	return cxlms_store_pick(store, avail, &sb, NULL, why, why_len);
+}
+
+int cxlms_sb_slot_check(const struct cxlms_sb *sb, cxlms_u32 slot,
+			cxlms_u64 avail, char *why, cxlms_u32 why_len)
+{
+	struct msg m;
 	int ret;
 
-	ret = cxlms_sb_check(store, avail, why, why_len);
+	ret = cxlms_sb_check(sb, avail, why, why_len);
 	if (ret)
 		return ret;
-	return cxlms_dir_check_at(sb, (const struct cxlms_dirent *)
-				  ((const cxlms_u8 *)store + sb->dir_off),
-				  avail, why, why_len);
+	msg_init(&m, why, why_len);
+	if (slot > 1 || (slot && !sb_dual(sb)))
+		return fail(&m, CXLMS_EINVALID, "single-copy superblock in slot 1");
+	if (cxlms_sb_slot(sb) != slot)
+		return fail(&m, CXLMS_EINVALID,
+			    "superblock generation does not match its slot");
+	return 0;
+}
+
+int cxlms_sb_newer(const struct cxlms_sb *a, const struct cxlms_sb *b)
+{
+	/* Serial number arithmetic: a wrapped counter still moves forward. */
+	return (long long)(a->generation - b->generation) > 0;
+}
+
+cxlms_u32 cxlms_slot_order(const struct cxlms_sb *s0, int ok0,
+			   const struct cxlms_sb *s1, int ok1, cxlms_u32 order[2])
+{
+	cxlms_u32 n = 0;
+
+	/* A single-copy store is slot 0 alone, whatever sits at slot 1. */
+	if (ok0 && !sb_dual(s0)) {
+		order[0] = 0;
+		return 1;
+	}
+	/* The slot checks keep the parities apart: never equal generations. */
+	if (ok0 && ok1 && cxlms_sb_newer(s1, s0)) {
+		order[n++] = 1;
+		order[n++] = 0;
+		return n;
+	}
+	if (ok0)
+		order[n++] = 0;
+	if (ok1)
+		order[n++] = 1;
+	return n;
+}
+
+int cxlms_store_pick(const void *store, cxlms_u64 avail, struct cxlms_sb *sb,
+		     cxlms_u32 *slot, char *why, cxlms_u32 why_len)
+{
+	const cxlms_u8 *base = store;
+	struct cxlms_sb s[2];
+	cxlms_u32 order[2], n, i;
+	int r[2], ret;
+
+	/* Slot 0 first on the store itself: that check bounds short stores. */
+	r[0] = cxlms_sb_check(store, avail, why, why_len);
+	if (!r[0]) {
+		memcpy(&s[0], base, sizeof(s[0]));
+		r[0] = cxlms_sb_slot_check(&s[0], 0, avail, why, why_len);
+	}
+	/* Slot 1 can only help a DUAL store: its reason is never shown. */
+	r[1] = -CXLMS_ETRUNCATED;
+	if (avail >= CXLMS_SB_SLOT_BYTES + sizeof(s[1])) {
+		memcpy(&s[1], base + CXLMS_SB_SLOT_BYTES, sizeof(s[1]));
+		r[1] = cxlms_sb_slot_check(&s[1], 1, avail, NULL, 0);
+	}
+	n = cxlms_slot_order(&s[0], !r[0], &s[1], !r[1], order);
+	ret = r[0];
+	for (i = 0; i < n; i++) {
+		const struct cxlms_sb *c = &s[order[i]];
+		/* Only the first candidate's reason is worth telling. */
+		int rc = cxlms_dir_check_at(c, (const struct cxlms_dirent *)
+					    (base + cxlms_sb_dir_copy(c)), avail,
+					    i ? NULL : why, i ? 0 : why_len);
+
+		if (!rc) {
+			if (why && why_len)
+				why[0] = '\0';
+			*sb = *c;
+			if (slot)
+				*slot = order[i];
+			return 0;
+		}
+		if (!i)
+			ret = rc;
+	}
+	return ret;
+}
+
+int cxlms_update_plan(struct cxlms_sb *sb, const struct cxlms_dirent *dir,
+		      cxlms_u32 changed, struct cxlms_update_track *t,
+		      struct cxlms_meta_write w[2])
+{
+	cxlms_u32 n = 0, first = 0, copy;
+
+	sb->generation++;
+	copy = cxlms_sb_slot(sb);
+	if (!sb_dual(sb))
+		first = changed;
+	else if (t && t->copy_gen[copy] && t->copy_gen[copy] == sb->generation - 2)
+		first = changed < t->last_changed ? changed : t->last_changed;
+	sb->dir_crc = cxlms_dir_crc(dir, sb->dir_count);
+	cxlms_sb_seal(sb);
+	if (first < sb->dir_count) {
+		w[n].off = cxlms_sb_dir_copy(sb) +
+			   (cxlms_u64)first * sizeof(struct cxlms_dirent);
+		w[n].len = (cxlms_u64)(sb->dir_count - first) *
+			   sizeof(struct cxlms_dirent);
+		w[n].src = dir + first;
+		n++;
+	}
+	w[n].off = cxlms_sb_slot_off(cxlms_sb_slot(sb));
+	w[n].len = sizeof(*sb);
+	w[n].src = sb;
+	if (t) {
+		t->copy_gen[copy] = sb->generation;
+		t->last_changed = changed;
+	}
+	return (int)(n + 1);
 }
 
 int cxlms_dir_check_at(const struct cxlms_sb *sb, const struct cxlms_dirent *dir,

@@ -46,9 +46,24 @@
 #define CXLMS_FEAT_INCOMPAT_FOLD	(1ull << 1)
 /* metadata area present (meta_off, meta_bytes) */
 #define CXLMS_FEAT_INCOMPAT_META	(1ull << 2)
+/*
+ * Crash-consistent metadata (format.md 1.5): two superblock slots (the
+ * superblock of generation g is in slot g & 1, at (g & 1) *
+ * CXLMS_SB_SLOT_BYTES) and two directory copies of dir_capacity entries
+ * back to back at dir_off (copy g & 1 is the one generation g describes).
+ * An update writes the other copy, then the other slot; the newest slot
+ * that validates with its directory copy is the store.
+ */
+#define CXLMS_FEAT_INCOMPAT_DUAL	(1ull << 3)
 #define CXLMS_FEAT_INCOMPAT_KNOWN	(CXLMS_FEAT_INCOMPAT_TIGHT | \
 					 CXLMS_FEAT_INCOMPAT_FOLD | \
-					 CXLMS_FEAT_INCOMPAT_META)
+					 CXLMS_FEAT_INCOMPAT_META | \
+					 CXLMS_FEAT_INCOMPAT_DUAL)
+/* Slot 1 of a DUAL store: its own cache lines, still inside CXLMS_SB_BYTES. */
+#define CXLMS_SB_SLOT_BYTES	2048
+#define CXLMS_SB_SLOTS		2
+/* Generation of a new DUAL store: slot 0, directory copy 0. */
+#define CXLMS_SB_FIRST_GENERATION	2
 /* feature_ro_compat: a reader that does not know a bit may only read */
 #define CXLMS_FEAT_RO_COMPAT_KNOWN	0ull
 
@@ -164,7 +179,9 @@ cxlms_u32 cxlms_crc32c(cxlms_u32 crc, const void *buf, cxlms_u64 len);
  *
  * cxlms_sb_check: magic, version, features, sb CRC, area bounds/overlaps
  *	against @avail (the file or region size).
- * cxlms_dir_check: directory CRC, then every entry: CRC, name, format,
+ * cxlms_dir_check: the superblock cxlms_store_pick chooses (slot 0 of a
+ *	single-copy store), then its directory: CRC, then every entry: CRC,
+ *	name, format,
  *	shape vs rows/cols, tile geometry, tile and CRC ranges inside the
  *	store and not overlapping each other, unique names.
  * cxlms_tile_crc_check: recompute tile CRCs of one tensor (cxlms verify).
@@ -183,6 +200,94 @@ int cxlms_dir_check_at(const struct cxlms_sb *sb, const struct cxlms_dirent *dir
 		       cxlms_u64 avail, char *why, cxlms_u32 why_len);
 int cxlms_tile_crc_check(const void *store, const struct cxlms_dirent *d,
 			 char *why, cxlms_u32 why_len);
+
+/*
+ * Superblock slots (CXLMS_FEAT_INCOMPAT_DUAL, format.md 1.5).
+ *
+ * cxlms_sb_slot_off: store offset of slot @slot (0 or 1).
+ * cxlms_sb_slot: the slot @sb belongs in (generation & 1; 0 without DUAL).
+ * cxlms_sb_dir_copy: store offset of the directory entries @sb describes
+ *	(dir_off, or in a DUAL store copy generation & 1 of them).
+ * cxlms_sb_dir_bytes: bytes of the whole directory area (both copies).
+ * cxlms_sb_crc_area: [*@lo, *@hi), the CRC area (after the directory).
+ * cxlms_sb_slot_check: cxlms_sb_check on a copy of slot @slot, plus the
+ *	slot rules: slot 1 is only ever DUAL, a DUAL slot holds only
+ *	generations of its parity.
+ * cxlms_sb_newer: 1 if @a's generation comes after @b's (serial number
+ *	arithmetic: generation 0 comes after 2^64 - 1).
+ * cxlms_slot_order: the recovery rule.  Given the two slots and whether
+ *	each passed cxlms_sb_slot_check (@ok0, @ok1), the slots to try, in
+ *	order, into @order; returns how many (0..2).  Slot 0 alone if it is
+ *	a valid single-copy superblock; else the valid slots, newest first.
+ *	The caller takes the first whose directory copy passes
+ *	cxlms_dir_check_at: the store is the newest complete update.
+ * cxlms_store_pick: that rule on a store in memory: the current
+ *	superblock into *@sb (and its slot into *@slot if not NULL).  On
+ *	error, the reason is slot 0's (the one every version reads).
+ *	The kernel, which must not read the media twice, applies the rule
+ *	with the functions above on its own snapshots (driver/store.c).
+ */
+cxlms_u64 cxlms_sb_slot_off(cxlms_u32 slot);
+cxlms_u32 cxlms_sb_slot(const struct cxlms_sb *sb);
+cxlms_u64 cxlms_sb_dir_copy(const struct cxlms_sb *sb);
+cxlms_u64 cxlms_sb_dir_bytes(const struct cxlms_sb *sb);
+void cxlms_sb_crc_area(const struct cxlms_sb *sb, cxlms_u64 *lo, cxlms_u64 *hi);
+int cxlms_sb_slot_check(const struct cxlms_sb *sb, cxlms_u32 slot,
+			cxlms_u64 avail, char *why, cxlms_u32 why_len);
+int cxlms_sb_newer(const struct cxlms_sb *a, const struct cxlms_sb *b);
+cxlms_u32 cxlms_slot_order(const struct cxlms_sb *s0, int ok0,
+			   const struct cxlms_sb *s1, int ok1, cxlms_u32 order[2]);
+int cxlms_store_pick(const void *store, cxlms_u64 avail, struct cxlms_sb *sb,
+		     cxlms_u32 *slot, char *why, cxlms_u32 why_len);
+
+/**
+ * struct cxlms_meta_write - one write of a metadata update
+ * @off: store offset
+ * @len: bytes
+ * @src: what to write there (the caller's memory)
+ */
+struct cxlms_meta_write {
+	cxlms_u64 off;
+	cxlms_u64 len;
+	const void *src;
+};
+
+/**
+ * struct cxlms_update_track - what a writer knows of the directory copies
+ * @copy_gen: the generation whose entries copy i surely holds (written
+ *	by this writer since it opened the store), 0 = unknown
+ * @last_changed: the entry the last update changed
+ *
+ * Zeroed at open; a writer that formats the store sets copy_gen of the
+ * copy it wrote.  cxlms_update_plan() keeps it.
+ */
+struct cxlms_update_track {
+	cxlms_u64 copy_gen[2];
+	cxlms_u32 last_changed;
+};
+
+/*
+ * cxlms_update_plan: the writes that commit a metadata update, in order.
+ * @sb is the new state (dir_count, data_used, features) still carrying
+ * the committed generation; @dir the whole new directory (the writer's
+ * copy); @changed the one entry this update changed (appended or
+ * sealed).  Bumps sb->generation, sets dir_crc, seals @sb and fills @w:
+ * w[0] the entries of the new generation's directory copy that may
+ * differ from @dir, w[1] @sb into its slot.  Returns the number of
+ * writes (1 when no entry needs writing: then w[0] is the superblock).
+ *
+ * DUAL: the target copy is never the committed one.  It is rewritten
+ * from entry 0, or, when @t says it holds the state two generations
+ * back, from the lowest entry changed since.  Single-copy stores get
+ * entry @changed rewritten in place (not crash consistent).
+ *
+ * The writer must make each write durable before the next one starts
+ * (kernel: cache write-back and a store fence; file: msync) and the last
+ * one before it reports success.  @t may be NULL (rewrite from 0).
+ */
+int cxlms_update_plan(struct cxlms_sb *sb, const struct cxlms_dirent *dir,
+		      cxlms_u32 changed, struct cxlms_update_track *t,
+		      struct cxlms_meta_write w[2]);
 
 /* 1 if all @len bytes at @p are zero (reserved fields must be). */
 int cxlms_all_zero(const void *p, cxlms_u64 len);

@@ -89,6 +89,8 @@ struct cxlms_store {
 	u64 crc_next;		/* next free byte of the CRC area */
 	u64 crc_end;		/* end of the CRC area */
 	struct cxlms_tensor **tensors;	/* dir_capacity slots */
+	/* What the directory copies hold (format.md 1.5, store_commit()). */
+	struct cxlms_update_track track;
 };
 
 struct cxlms_dev {
@@ -107,6 +109,15 @@ struct cxlms_dev {
 	u64 attach_gen;
 	atomic64_t media_errors;	/* media reads that failed (poison) */
 	atomic_t inject_media_error;	/* debugfs: fail this many next reads */
+	/*
+	 * debugfs crash_after_meta_writes: the Nth metadata write from now
+	 * (CRC array, directory or superblock) is the last: the machine is
+	 * reset right after it, like a power loss (0 = off).  With
+	 * crash_torn set, only the first half of that write reaches the
+	 * media.  Crash-consistency tests only (driver/crash-check.sh).
+	 */
+	u32 crash_after_meta_writes;
+	u32 crash_torn;
 };
 
 struct cxlms_file {

@@ -124,7 +124,7 @@ $(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KB_LLAMA
 	rm -rf $@
 	mkdir -p $@
 	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh \
-	   tests/guest/uring.sh $@/
+	   tests/guest/uring.sh tests/guest/crash.sh $@/
 	mkdir -p $@/kb
 	cp $(KB_BINS) tests/guest/lib-kernel.sh $@/
 	cp -L $$($(CC) -print-file-name=libm.so.6) $@/
@@ -134,3 +134,8 @@ $(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KB_LLAMA
 
 qemu-check: $(PAYLOAD)
 	@driver/qemu-check.sh $(PAYLOAD) $(O)/qemu
+
+# The crash-consistency boots alone (qemu-check runs them too).
+.PHONY: crash-check
+crash-check: $(PAYLOAD)
+	@driver/crash-check.sh $(PAYLOAD) $(O)/qemu

@@ -152,6 +152,9 @@ static void cxlms_debugfs_init(struct cxlms_dev *dev)
 	debugfs_create_atomic_t("inject_media_error", 0600, dev->debugfs,
 				&dev->inject_media_error);
 	debugfs_create_file("media", 0600, dev->debugfs, dev, &media_fops);
+	debugfs_create_u32("crash_after_meta_writes", 0600, dev->debugfs,
+			   &dev->crash_after_meta_writes);
+	debugfs_create_u32("crash_torn", 0600, dev->debugfs, &dev->crash_torn);
 }
 
 static int __init cxlms_init(void)

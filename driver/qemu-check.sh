@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the guest tests of cxlms.ko under QEMU: boot 1 on a fresh CXL backing
-# file, boot 2 on the same file (persistence).  Prints each boot's TAP and a
+# file, boot 2 on the same file (persistence), then driver/crash-check.sh
+# (four boots on another file: kills at metadata writes, recovery).  Prints each boot's TAP and a
 # closing line "qemu: N passed, N failed, N skipped".
 # Usage: driver/qemu-check.sh PAYLOAD_DIR OUT_DIR
 # Exit: 0 all passed, 1 a failure, 77 QEMU cannot run here (said loudly).
@@ -68,6 +69,21 @@ if [ -n "$d1" ] && [ "$d1" = "$d2" ] && [ -n "$u1" ] && [ "$u1" = "$u2" ]; then
 	passed=$((passed + 1))
 else
 	echo "not ok - store across reboot: uuid '$u1' vs '$u2', digest '$d1' vs '$d2'"
+	failed=$((failed + 1))
+fi
+
+# Crash consistency: kills at metadata writes, recovery on the same file
+# (its own backing file and four boots: driver/crash-check.sh).
+echo "# qemu-check: crash consistency (driver/crash-check.sh)"
+"$(dirname "$0")/crash-check.sh" "$payload" "$out" | tee "$out/crash.out"
+cl=$(grep -E '^crash: [0-9]+ passed, [0-9]+ failed' "$out/crash.out" | tail -n 1)
+if [ -n "$cl" ]; then
+	set -- $cl
+	passed=$((passed + $2))
+	failed=$((failed + $4))
+	skipped=$((skipped + $6))
+else
+	echo "not ok - crash-check.sh printed no summary"
 	failed=$((failed + 1))
 fi
 

@@ -8,6 +8,14 @@
  * byte-identical to a store file and the file backend can read a copy.
  * Allocation is bump-style: tiles after data_used, CRC arrays after the
  * last one; nothing is ever freed inside a store.
+ *
+ * Crash consistency (format.md 1.5): a store made here has two superblock
+ * slots and two directory copies.  CREATE and SEAL never write the
+ * committed slot or copy: they write the other copy, make it durable,
+ * then the other slot (generation + 1), durable too (store_commit()).
+ * Tiles and CRC arrays of an unsealed tensor are written in place: no
+ * sealed tensor's bytes are ever written again, so a crash anywhere
+ * leaves the last committed state with every sealed tensor intact.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,6 +25,7 @@
 #include <linux/libnvdimm.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/reboot.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sizes.h>
@@ -92,16 +101,51 @@ static void media_write(struct cxlms_store *s, u64 off, const void *src,
 	store_persist(s, media(s, off), len);
 }
 
-/* The superblock copy, resealed, to the media; the CRC covers our count. */
-static void store_update_sb(struct cxlms_store *s)
+/*
+ * A metadata write (CRC array, directory entries, superblock): @src, or
+ * zeroes when NULL, durable before the function returns.  debugfs
+ * crash_after_meta_writes resets the machine right after the Nth one
+ * (crash_torn: after half of it), to test recovery at every step.
+ */
+static void meta_write(struct cxlms_store *s, u64 off, const void *src,
+		       size_t len)
 {
-	struct cxlms_sb *sb = &s->sb;
+	struct cxlms_dev *dev = s->dev;
+	bool crash = false;
 
 	lockdep_assert_held(&s->meta_lock);
-	sb->dir_crc = cxlms_dir_crc(s->dir, sb->dir_count);
-	sb->generation++;
-	cxlms_sb_seal(sb);
-	media_write(s, 0, sb, sizeof(*sb));
+	if (dev->crash_after_meta_writes && !--dev->crash_after_meta_writes) {
+		crash = true;
+		if (dev->crash_torn)
+			len = len > 1 ? len / 2 : len;
+	}
+	if (src)
+		memcpy(media(s, off), src, len);
+	else
+		memset(media(s, off), 0, len);
+	store_persist(s, media(s, off), len);
+	if (crash) {
+		pr_emerg("crash injection: reset after a%s metadata write of %zu bytes at %llu\n",
+			 dev->crash_torn ? " torn" : "", len, off);
+		emergency_restart();
+	}
+}
+
+/*
+ * Commit the kernel copies (s->sb with the committed generation, s->dir)
+ * to the media as the next generation.  @changed: the entry this update
+ * changed.  Single-copy stores (made before format 1.5) are updated in
+ * place as they always were: not crash consistent.
+ */
+static void store_commit(struct cxlms_store *s, u32 changed)
+{
+	struct cxlms_meta_write w[2];
+	int i, n;
+
+	lockdep_assert_held(&s->meta_lock);
+	n = cxlms_update_plan(&s->sb, s->dir, changed, &s->track, w);
+	for (i = 0; i < n; i++)
+		meta_write(s, w[i].off, w[i].src, w[i].len);
 }
 
 /*
@@ -206,7 +250,8 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 {
 	u32 cap = a->dir_capacity ?: CXLMS_DIR_CAPACITY_DEFAULT;
 	u64 dir_off = CXLMS_SB_BYTES;
-	u64 dir_end = dir_off + (u64)cap * sizeof(struct cxlms_dirent);
+	/* Two directory copies (CXLMS_FEAT_INCOMPAT_DUAL). */
+	u64 dir_end = dir_off + 2 * (u64)cap * sizeof(struct cxlms_dirent);
 	u64 crc_bytes = ALIGN(s->bytes / 128 + (u64)CXLMS_CRC_ALIGN * cap, PAGE_SIZE);
 	u64 policy_off = ALIGN(dir_end + crc_bytes, PAGE_SIZE);
 	u64 data_off = policy_off + CXLMS_POLICY_BYTES;
@@ -222,9 +267,10 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 	sb->version = CXLMS_STORE_VERSION;
 	sb->sb_len = sizeof(*sb);
 	sb->feature_compat = CXLMS_FEAT_COMPAT_POLICY;
+	sb->feature_incompat = CXLMS_FEAT_INCOMPAT_DUAL;
 	sb->store_bytes = s->bytes;
 	generate_random_uuid(sb->uuid);
-	sb->generation = 1;
+	sb->generation = CXLMS_SB_FIRST_GENERATION;
 	sb->dir_off = dir_off;
 	sb->dir_capacity = cap;
 	sb->dir_count = 0;
@@ -236,47 +282,93 @@ static int store_format(struct cxlms_store *s, const struct cxlms_ioc_attach *a,
 	sb->policy_off = policy_off;
 	sb->policy_bytes = CXLMS_POLICY_BYTES;
 	cxlms_sb_seal(sb);
-	memcpy(s->base, sb, sizeof(*sb));
+	/* Slot 0 (generation 2); slot 1 and both copies stay zero. */
+	memcpy(s->base + cxlms_sb_slot_off(cxlms_sb_slot(sb)), sb, sizeof(*sb));
 	store_persist(s, s->base, data_off);
+	s->track.copy_gen[cxlms_sb_slot(sb)] = sb->generation;
 	return 0;
 }
 
 /*
- * Snapshot, then validate: the superblock and the used directory entries
- * are copied out of the media once and only the copies are checked and
- * used, so a writer on a shared pool cannot change them in between.
+ * Snapshot, then validate: the superblock slots and the used directory
+ * entries are copied out of the media once and only the copies are
+ * checked and used, so a writer on a shared pool cannot change them in
+ * between.  Of the two slots of a DUAL store the newest that validates
+ * with its directory copy is the store (cxlms_slot_order(), format.md
+ * 1.5); a single-copy store is slot 0.  The reason shown is slot 0's
+ * when no slot is valid, else the newest valid slot's.
  */
 static int store_snapshot(struct cxlms_store *s, char *why)
 {
-	struct cxlms_sb *sb = &s->sb;
-	int ret;
+	struct cxlms_sb *cand;
+	u32 order[2], i, n;
+	int r[2], ret;
 
-	ret = cxlms_media_read(s, sb, 0, sizeof(*sb));
-	if (ret) {
-		strscpy(why, "media error reading the superblock", CXLMS_WHY_LEN);
-		return ret;
-	}
-	ret = cxlms_sb_check(sb, s->bytes, why, CXLMS_WHY_LEN);
-	if (ret)
-		return ret;
-	if (sb->dir_capacity > CXLMS_DIR_CAPACITY_MAX) {
-		snprintf(why, CXLMS_WHY_LEN,
-			 "directory capacity %u above the module's limit %u",
-			 sb->dir_capacity, CXLMS_DIR_CAPACITY_MAX);
-		return -EOPNOTSUPP;
-	}
-	s->dir = kvcalloc(max(sb->dir_capacity, 1u), sizeof(*s->dir),
-			  GFP_KERNEL_ACCOUNT);
-	if (!s->dir)
+	cand = kcalloc(2, sizeof(*cand), GFP_KERNEL);
+	if (!cand)
 		return -ENOMEM;
-	/* sb_check bounded dir_count <= dir_capacity inside the store. */
-	ret = cxlms_media_read(s, s->dir, sb->dir_off,
-			       (size_t)sb->dir_count * sizeof(*s->dir));
-	if (ret) {
-		strscpy(why, "media error reading the directory", CXLMS_WHY_LEN);
-		return ret;
+	for (i = 0; i < 2; i++) {
+		r[i] = -CXLMS_ETRUNCATED;
+		if (i && s->bytes < cxlms_sb_slot_off(i) + sizeof(cand[i]))
+			continue;
+		ret = cxlms_media_read(s, &cand[i], cxlms_sb_slot_off(i),
+				       sizeof(cand[i]));
+		if (ret) {
+			strscpy(why, "media error reading the superblock",
+				CXLMS_WHY_LEN);
+			goto out;
+		}
+		r[i] = cxlms_sb_slot_check(&cand[i], i, s->bytes,
+					   i ? NULL : why, i ? 0 : CXLMS_WHY_LEN);
 	}
-	return cxlms_dir_check_at(sb, s->dir, s->bytes, why, CXLMS_WHY_LEN);
+	n = cxlms_slot_order(&cand[0], !r[0], &cand[1], !r[1], order);
+	ret = r[0];
+	for (i = 0; i < n; i++) {
+		struct cxlms_sb *sb = &cand[order[i]];
+		int rc;
+
+		if (sb->dir_capacity > CXLMS_DIR_CAPACITY_MAX) {
+			snprintf(why, CXLMS_WHY_LEN,
+				 "directory capacity %u above the module's limit %u",
+				 sb->dir_capacity, CXLMS_DIR_CAPACITY_MAX);
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
+		kvfree(s->dir);
+		s->dir = kvcalloc(max(sb->dir_capacity, 1u), sizeof(*s->dir),
+				  GFP_KERNEL_ACCOUNT);
+		if (!s->dir) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		/* sb_check bounded dir_count <= dir_capacity inside the store. */
+		rc = cxlms_media_read(s, s->dir, cxlms_sb_dir_copy(sb),
+				      (size_t)sb->dir_count * sizeof(*s->dir));
+		if (rc) {
+			strscpy(why, "media error reading the directory",
+				CXLMS_WHY_LEN);
+			ret = rc;
+			goto out;
+		}
+		rc = cxlms_dir_check_at(sb, s->dir, s->bytes, i ? NULL : why,
+					i ? 0 : CXLMS_WHY_LEN);
+		if (!rc) {
+			if (i)
+				pr_info("superblock slot %u (generation %llu) is not valid: using slot %u (generation %llu)\n",
+					order[0], cand[order[0]].generation,
+					order[i], sb->generation);
+			why[0] = '\0';
+			s->sb = *sb;
+			/* What each copy holds is unknown until we write it. */
+			ret = 0;
+			goto out;
+		}
+		if (!i)
+			ret = rc;
+	}
+out:
+	kfree(cand);
+	return ret;
 }
 
 /* Build the kernel view (tensors, cursors) from the validated copies. */
@@ -288,8 +380,7 @@ static int store_load(struct cxlms_store *s, char *why)
 	s->dir_capacity = sb->dir_capacity;
 	s->readonly = sb->feature_ro_compat & ~CXLMS_FEAT_RO_COMPAT_KNOWN;
 	/* The CRC area as the store format defines it. */
-	s->crc_next = sb->dir_off + (u64)sb->dir_capacity * sizeof(struct cxlms_dirent);
-	s->crc_end = sb->policy_bytes ? sb->policy_off : sb->data_off;
+	cxlms_sb_crc_area(sb, &s->crc_next, &s->crc_end);
 	s->tensors = kvcalloc(max(s->dir_capacity, 1u), sizeof(*s->tensors),
 			      GFP_KERNEL_ACCOUNT);
 	if (!s->tensors)
@@ -408,9 +499,12 @@ int cxlms_store_attach(struct cxlms_dev *dev, const struct cxlms_ioc_attach *a,
 
 	dev->store = s;
 	dev->attach_gen++;
-	pr_info("attached %s store: %llu bytes, %u tensors%s\n",
+	pr_info("attached %s store: %llu bytes, %u tensors, generation %llu%s%s\n",
 		s->backing == CXLMS_BACKING_CXL ? "CXL" : "RAM", s->bytes,
-		s->count, s->readonly ? ", read-only" : "");
+		s->count, s->sb.generation,
+		s->sb.feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL ? "" :
+		", single-copy metadata (not crash consistent)",
+		s->readonly ? ", read-only" : "");
 	return 0;
 
 err:
@@ -637,16 +731,15 @@ int cxlms_tensor_create(struct cxlms_store *s, struct cxlms_ioc_tensor_create *c
 	if (!t)
 		goto out;
 
-	memset(media(s, crc_off), 0, crc_len);
-	store_persist(s, media(s, crc_off), crc_len);
+	/* Not referenced by the committed directory: free space until then. */
+	meta_write(s, crc_off, NULL, crc_len);
 	s->dir[index] = d;
-	media_write(s, sb->dir_off + (u64)index * sizeof(d), &d, sizeof(d));
 	sb->dir_count = index + 1;
 	sb->data_used = tile_end - sb->data_off;
 	/* A short last tile is a layout readers must know (format.md 1.2). */
 	if (d.flags & CXLMS_DIRENT_SHORT_TAIL)
 		sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_TIGHT;
-	store_update_sb(s);
+	store_commit(s, index);
 	s->crc_next = crc_off + crc_len;
 	s->tensors[index] = t;
 	/* Publish after the tensor is complete (cxlms_store_tensor). */
@@ -813,16 +906,15 @@ int cxlms_tensor_seal(struct cxlms_store *s, u32 index)
 			goto out;	/* still unsealed: SEAL can be retried */
 		crcs[i] = cpu_to_le32(crc);
 	}
-	media_write(s, t->d.crc_off, crcs, 4ull * t->d.n_tiles);
-
 	/* Lock order: tensor rwsem, then meta_lock (cxlms_drv.h). */
 	mutex_lock(&s->meta_lock);
+	/* The array of an unsealed tensor: no committed state checks it. */
+	meta_write(s, t->d.crc_off, crcs, 4ull * t->d.n_tiles);
 	d = t->d;
 	d.flags |= CXLMS_DIRENT_SEALED;
 	cxlms_dirent_seal(&d);
 	s->dir[index] = d;
-	media_write(s, s->sb.dir_off + (u64)index * sizeof(d), &d, sizeof(d));
-	store_update_sb(s);
+	store_commit(s, index);
 	/*
 	 * FETCH reads the flag without the rwsem (fetch.c): release, so the
 	 * tiles and CRCs written before are visible to whoever sees SEALED.

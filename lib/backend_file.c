@@ -70,7 +70,7 @@ static void file_close(struct cxlms_store *s)
 static int file_open(struct cxlms_store *s, int fd, const struct stat *st,
 		     unsigned int flags)
 {
-	const struct cxlms_sb *sb;
+	struct cxlms_sb sb;
 	struct file_backend *fb;
 	char why[256];
 	uint64_t size = (uint64_t)st->st_size;
@@ -97,27 +97,28 @@ static int file_open(struct cxlms_store *s, int fd, const struct stat *st,
 	}
 	fb->map_len = (size_t)size;
 
-	/* Both checks are bounded by the real file size, never by the sb. */
+	/*
+	 * Bounded by the real file size, never by the sb.  A crash-consistent
+	 * (DUAL) store has two superblock slots: the newest valid one counts.
+	 */
 	why[0] = '\0';
-	rc = cxlms_sb_check(fb->map, size, why, sizeof(why));
-	if (!rc)
-		rc = cxlms_dir_check(fb->map, size, why, sizeof(why));
+	rc = cxlms_store_pick(fb->map, size, &sb, NULL, why, sizeof(why));
 	if (rc) {
 		cxlms_err(s->ctx, "%s: %s", s->path, why[0] ? why : "invalid store");
 		goto err;
 	}
-	sb = (const struct cxlms_sb *)fb->map;
-	if (sb->meta_bytes) {
+	if (sb.meta_bytes) {
 		/* Bounds checked by cxlms_sb_check; a newer version is ignored. */
-		rc = cxlms_meta_parse(s->ctx, s->path, fb->map + sb->meta_off,
-				      sb->meta_bytes, &s->meta);
+		rc = cxlms_meta_parse(s->ctx, s->path, fb->map + sb.meta_off,
+				      sb.meta_bytes, &s->meta);
 		if (rc == -EPROTONOSUPPORT)
 			s->meta_err = rc;
 		else if (rc)
 			goto err;
 	}
-	rc = cxlms_store_set_directory(s, sb, (const struct cxlms_dirent *)
-				       (fb->map + sb->dir_off), sb->dir_count);
+	rc = cxlms_store_set_directory(s, &sb, (const struct cxlms_dirent *)
+				       (fb->map + cxlms_sb_dir_copy(&sb)),
+				       sb.dir_count);
 	if (rc)
 		goto err;
 	return 0;

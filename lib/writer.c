@@ -4,8 +4,9 @@
  *
  * Layout of a new store (offsets grow downwards, see docs/format.md):
  *
- *	0		superblock (CXLMS_SB_BYTES)
- *	4096		directory: dir_capacity entries, rounded up to whole pages
+ *	0		superblock slots 0 and 1 (CXLMS_SB_BYTES)
+ *	4096		directory: two copies of dir_capacity entries, each
+ *			rounded up to whole pages (CXLMS_FEAT_INCOMPAT_DUAL)
  *	...		tile CRC arrays, one per tensor, 64-byte aligned
  *	page		policy area, CXLMS_POLICY_DEFAULT_BYTES, zero
  *	64		metadata area, if there is metadata
@@ -20,6 +21,11 @@
  * rename leaves the destination as it was, and (with O_TMPFILE) no file
  * behind.  Filesystems without O_TMPFILE get a hidden named temp file that
  * every error path unlinks.
+ *
+ * The store is crash-consistent in place too (format.md 1.5): it starts
+ * at CXLMS_SB_FIRST_GENERATION, in superblock slot 0 with directory
+ * copy 0; slot 1 and copy 1 stay zero until an update (cxlmsd never
+ * rewrites them; the kernel's CREATE and SEAL do on a copied store).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -193,9 +199,10 @@ int cxlms_writer_new_meta(struct cxlms_ctx *ctx,
 	sb->sb_len = sizeof(*sb);
 	sb->feature_compat = CXLMS_FEAT_COMPAT_POLICY;
 	/* Tensors below a page align to 64 bytes: a tight store. */
-	sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_TIGHT;
+	sb->feature_incompat |= CXLMS_FEAT_INCOMPAT_TIGHT |
+				CXLMS_FEAT_INCOMPAT_DUAL;
 	sb->default_group = default_group;
-	sb->generation = 1;
+	sb->generation = CXLMS_SB_FIRST_GENERATION;
 
 	/* Directory: whole pages of entries, so the CRC area starts on a page. */
 	cap = align_up((uint64_t)(n ? n : 1) * sizeof(struct cxlms_dirent),
@@ -207,7 +214,7 @@ int cxlms_writer_new_meta(struct cxlms_ctx *ctx,
 	sb->dir_off = CXLMS_SB_BYTES;
 	sb->dir_capacity = (uint32_t)cap;
 	sb->dir_count = n;
-	off = sb->dir_off + cap * sizeof(struct cxlms_dirent);
+	off = sb->dir_off + cxlms_sb_dir_bytes(sb);
 	for (i = 0; i < n; i++) {
 		off = align_up(off, CXLMS_ALIGN);
 		w->dir[i].crc_off = off;
@@ -428,7 +435,7 @@ int cxlms_writer_create(struct cxlms_writer *w, const char *path)
 		memcpy(w->map + w->sb.meta_off, w->meta, w->sb.meta_bytes);
 	/* Unsealed entries first; the superblock is written last, at commit. */
 	for (i = 0; i < w->n; i++)
-		memcpy(w->map + w->sb.dir_off + (uint64_t)i * sizeof(*w->dir),
+		memcpy(w->map + cxlms_sb_dir_copy(&w->sb) + (uint64_t)i * sizeof(*w->dir),
 		       &w->dir[i], sizeof(*w->dir));
 	return 0;
 }
@@ -467,7 +474,8 @@ int cxlms_writer_seal_tensor(struct cxlms_writer *w, unsigned int i)
 	}
 	d->flags |= CXLMS_DIRENT_SEALED;
 	cxlms_dirent_seal(d);
-	memcpy(w->map + w->sb.dir_off + (uint64_t)i * sizeof(*d), d, sizeof(*d));
+	memcpy(w->map + cxlms_sb_dir_copy(&w->sb) + (uint64_t)i * sizeof(*d), d,
+	       sizeof(*d));
 	w->sealed[i] = true;
 	return 0;
 }
@@ -527,11 +535,23 @@ int cxlms_writer_commit(struct cxlms_writer *w)
 		}
 	}
 	w->sb.dir_crc = cxlms_dir_crc((const struct cxlms_dirent *)
-				      (w->map + w->sb.dir_off), w->n);
+				      (w->map + cxlms_sb_dir_copy(&w->sb)), w->n);
 	cxlms_sb_seal(&w->sb);
-	memcpy(w->map, &w->sb, sizeof(w->sb));
+	/*
+	 * Tiles, CRCs and directory durable before the superblock that makes
+	 * them the store: a crash in between leaves no valid slot, never a
+	 * valid slot over missing bytes (the file is not linked yet anyway).
+	 */
+	if (msync(w->map, (size_t)size, MS_SYNC) < 0) {
+		rc = -errno;
+		cxlms_err(w->ctx, "%s: syncing the new store: %s", w->path,
+			  strerror(errno));
+		return rc;
+	}
+	memcpy(w->map + cxlms_sb_slot_off(cxlms_sb_slot(&w->sb)), &w->sb,
+	       sizeof(w->sb));
 
-	if (msync(w->map, (size_t)size, MS_SYNC) < 0 || fsync(w->fd) < 0) {
+	if (msync(w->map, CXLMS_SB_BYTES, MS_SYNC) < 0 || fsync(w->fd) < 0) {
 		rc = -errno;
 		cxlms_err(w->ctx, "%s: syncing the new store: %s", w->path,
 			  strerror(errno));

@@ -15,6 +15,10 @@
 # A kselftest run that skips because /dev/cxlms0 is missing FAILS here: the
 # module is supposed to be loaded.
 cd /payload || exit 1
+# driver/crash-check.sh's boots (cxlms.mode=crash:STEP) run crash.sh only.
+case ${CXLMS_MODE:-} in
+crash:*) exec sh ./crash.sh ;;
+esac
 boot=${CXLMS_BOOT:-1}
 start=${CXLMS_REGION_START:-}
 size=${CXLMS_REGION_SIZE:-}

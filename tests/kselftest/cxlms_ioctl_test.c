@@ -311,7 +311,8 @@ TEST_F(dev, query_reports_store)
 		EXPECT_EQ(TEST_RAM_BYTES, q->backing_bytes);
 		EXPECT_EQ(0ull, q->backing_start);
 		EXPECT_EQ(0u, q->tensor_count);
-		EXPECT_EQ(1ull, q->generation);
+		/* A new store starts in superblock slot 0 (format.md 1.5). */
+		EXPECT_EQ((uint64_t)CXLMS_SB_FIRST_GENERATION, q->generation);
 	}
 }
 

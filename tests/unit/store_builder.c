@@ -76,7 +76,8 @@ void sbuild_reseal(struct sbuild_image *img)
 	cxlms_sb_seal(img->sb);
 }
 
-int sbuild(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img)
+static int build(const struct sbuild_tensor *t, unsigned n,
+		 struct sbuild_image *img, int dual)
 {
 	struct cxlms_dirent *ents = calloc(n ? n : 1, sizeof(*ents));
 	uint64_t dir_off = CXLMS_SB_BYTES, cap = n + 2, crc_off, data_off, off;
@@ -84,7 +85,7 @@ int sbuild(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img)
 	struct cxlms_sb *sb;
 
 	memset(img, 0, sizeof(*img));
-	crc_off = dir_off + cap * sizeof(struct cxlms_dirent);
+	crc_off = dir_off + (dual ? 2 : 1) * cap * sizeof(struct cxlms_dirent);
 	off = crc_off;
 	/* First pass: geometry, crc offsets, then tile offsets. */
 	for (unsigned i = 0; i < n; i++) {
@@ -134,7 +135,10 @@ int sbuild(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img)
 	sb->sb_len = sizeof(*sb);
 	sb->store_bytes = img->len;
 	memset(sb->uuid, 0x5a, sizeof(sb->uuid));
-	sb->generation = 1;
+	/* DUAL: generation 2 lives in slot 0 and describes directory copy 0. */
+	sb->generation = dual ? 2 : 1;
+	if (dual)
+		sb->feature_incompat = CXLMS_FEAT_INCOMPAT_DUAL;
 	sb->dir_off = dir_off;
 	sb->dir_capacity = (uint32_t)cap;
 	sb->dir_count = n;
@@ -151,6 +155,16 @@ int sbuild(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img)
 	}
 	sbuild_reseal(img);
 	return 0;
+}
+
+int sbuild(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img)
+{
+	return build(t, n, img, 0);
+}
+
+int sbuild_dual(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img)
+{
+	return build(t, n, img, 1);
 }
 
 void sbuild_free(struct sbuild_image *img)

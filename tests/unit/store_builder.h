@@ -26,6 +26,11 @@ struct sbuild_image {
 
 /* Build an image of @n tensors with pseudo-random contents; 0 or -1. */
 int sbuild(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img);
+/*
+ * The same as a CXLMS_FEAT_INCOMPAT_DUAL store: generation 2 in slot 0
+ * (img->sb), directory copy 0 (img->dir) in use, slot 1 and copy 1 zero.
+ */
+int sbuild_dual(const struct sbuild_tensor *t, unsigned n, struct sbuild_image *img);
 /* Recompute every CRC of the metadata (entries, directory, superblock). */
 void sbuild_reseal(struct sbuild_image *img);
 /* Recompute the tile CRCs of entry @i. */

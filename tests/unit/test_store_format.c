@@ -550,7 +550,228 @@ static void test_many_tensors(void **state)
 	free(t);
 }
 
+
+/* --- DUAL stores (format.md 1.5): two slots, two directory copies -------- */
+
+static int setup_dual(void **state)
+{
+	struct sbuild_image *img = calloc(1, sizeof(*img));
+
+	if (!img || sbuild_dual(tensors, N_TENSORS, img))
+		return -1;
+	*state = img;
+	return 0;
+}
+
+static struct cxlms_sb *slot1(struct sbuild_image *img)
+{
+	return (struct cxlms_sb *)(img->mem + CXLMS_SB_SLOT_BYTES);
+}
+
+static struct cxlms_dirent *copy1(struct sbuild_image *img)
+{
+	return (struct cxlms_dirent *)(img->mem + img->sb->dir_off +
+				       img->sb->dir_capacity * 512ull);
+}
+
+/* Generation @gen into slot 1 and copy 1: copy 0's first @count entries. */
+static void write_slot1(struct sbuild_image *img, uint64_t gen, uint32_t count)
+{
+	struct cxlms_sb *s1 = slot1(img);
+
+	*s1 = *img->sb;
+	s1->generation = gen;
+	s1->dir_count = count;
+	memcpy(copy1(img), img->dir, count * sizeof(*img->dir));
+	s1->dir_crc = cxlms_dir_crc(copy1(img), count);
+	cxlms_sb_seal(s1);
+}
+
+static void pick(struct sbuild_image *img, uint64_t gen, uint32_t count)
+{
+	struct cxlms_sb sb;
+	int ret;
+
+	memset(&sb, 0, sizeof(sb));
+	ret = cxlms_store_pick(img->mem, img->len, &sb, NULL, why, sizeof(why));
+	if (ret) {
+		print_error("pick: %d (%s)\n", ret, why);
+		fail();
+	}
+	assert_int_equal(sb.generation, gen);
+	assert_int_equal(sb.dir_count, count);
+	assert_int_equal(cxlms_sb_dir_copy(&sb), img->sb->dir_off +
+			 (gen & 1) * img->sb->dir_capacity * 512ull);
+	assert_int_equal(dir_check(img), 0);
+}
+
+static void test_dual_one_slot(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	/* Slot 1 is all zero: only slot 0 holds the store. */
+	pick(img, 2, N_TENSORS);
+	assert_int_equal(cxlms_sb_dir_bytes(img->sb),
+			 2 * img->sb->dir_capacity * 512ull);
+}
+
+static void test_dual_newer_slot_wins(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 3, N_TENSORS - 1);
+	pick(img, 3, N_TENSORS - 1);
+	/* The same bytes one generation on: slot 0 wins again. */
+	img->sb->generation = 4;
+	cxlms_sb_seal(img->sb);
+	pick(img, 4, N_TENSORS);
+}
+
+/* A torn superblock write: the slot's CRC fails, the other slot counts. */
+static void test_dual_torn_slot(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 3, N_TENSORS - 1);
+	slot1(img)->data_used ^= 0x40;
+	pick(img, 2, N_TENSORS);
+}
+
+/* A torn directory copy: its superblock is valid, its directory is not. */
+static void test_dual_torn_copy(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 3, N_TENSORS);
+	copy1(img)[N_TENSORS - 1].tile_off ^= 1ull << 20;
+	pick(img, 2, N_TENSORS);
+	/* Even resealed the entry is caught by the directory CRC. */
+	cxlms_dirent_seal(&copy1(img)[N_TENSORS - 1]);
+	pick(img, 2, N_TENSORS);
+}
+
+/* A slot holds only generations of its parity. */
+static void test_dual_wrong_parity(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 4, N_TENSORS - 1);
+	assert_int_equal(cxlms_sb_slot_check(slot1(img), 1, img->len, why,
+					     sizeof(why)), -CXLMS_EINVALID);
+	assert_non_null(strstr(why, "generation"));
+	pick(img, 2, N_TENSORS);
+}
+
+/* The newest slot torn: the older one is the store. */
+static void test_dual_newest_torn(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 1, N_TENSORS - 2);
+	img->sb->dir_count ^= 1;	/* slot 0 (generation 2) torn */
+	pick(img, 1, N_TENSORS - 2);
+}
+
+/* Generations wrap at 2^64: 0 comes after 2^64 - 1 (serial arithmetic). */
+static void test_dual_generation_wrap(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, UINT64_MAX, N_TENSORS - 1);
+	img->sb->generation = UINT64_MAX - 1;
+	cxlms_sb_seal(img->sb);
+	pick(img, UINT64_MAX, N_TENSORS - 1);
+	img->sb->generation = 0;
+	cxlms_sb_seal(img->sb);
+	pick(img, 0, N_TENSORS);
+	assert_true(cxlms_sb_newer(img->sb, slot1(img)));
+	assert_false(cxlms_sb_newer(slot1(img), img->sb));
+	/* The wrapped slot torn: the one before the wrap is the store. */
+	img->sb->data_used ^= 1;
+	pick(img, UINT64_MAX, N_TENSORS - 1);
+}
+
+/* A bad superblock CRC in slot 0 with an older valid slot 1: slot 1. */
+static void test_dual_bad_crc_slot0(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	write_slot1(img, 1, N_TENSORS - 1);
+	img->sb->sb_crc ^= 0x100;
+	pick(img, 1, N_TENSORS - 1);
+	/* And a bad one in slot 1 with slot 0 fine again: slot 0. */
+	img->sb->sb_crc ^= 0x100;
+	write_slot1(img, 3, N_TENSORS - 1);
+	slot1(img)->sb_crc ^= 1;
+	pick(img, 2, N_TENSORS);
+}
+
+/* The recovery rule itself: single-copy slot 0 alone, else newest first. */
+static void test_slot_order(void **state)
+{
+	struct sbuild_image *img = *state;
+	struct cxlms_sb s0 = *img->sb, s1 = *img->sb;
+	uint32_t order[2];
+
+	s1.generation = 3;
+	assert_int_equal(cxlms_slot_order(&s0, 1, &s1, 1, order), 2);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 0);
+	assert_int_equal(cxlms_slot_order(&s0, 0, &s1, 1, order), 1);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(cxlms_slot_order(&s0, 1, &s1, 0, order), 1);
+	assert_int_equal(order[0], 0);
+	assert_int_equal(cxlms_slot_order(&s0, 0, &s1, 0, order), 0);
+	s0.feature_incompat &= ~CXLMS_FEAT_INCOMPAT_DUAL;
+	assert_int_equal(cxlms_slot_order(&s0, 1, &s1, 1, order), 1);
+	assert_int_equal(order[0], 0);
+}
+
+static void test_dual_both_torn(void **state)
+{
+	struct sbuild_image *img = *state;
+	struct cxlms_sb sb;
+
+	write_slot1(img, 3, N_TENSORS);
+	slot1(img)->dir_count ^= 1;
+	img->sb->data_used ^= 1;
+	assert_int_equal(cxlms_store_pick(img->mem, img->len, &sb, NULL, why, sizeof(why)),
+			 -CXLMS_ECHECKSUM);
+	assert_non_null(strstr(why, "superblock checksum"));
+	assert_int_equal(dir_check(img), -CXLMS_ECHECKSUM);
+}
+
+/* The CRC area starts after both copies. */
+static void test_dual_crc_array_in_copy1(void **state)
+{
+	struct sbuild_image *img = *state;
+
+	img->dir[0].crc_off = img->sb->dir_off + img->sb->dir_capacity * 512ull;
+	sbuild_reseal(img);
+	expect(img, CXLMS_EINVALID, tensors[0].name, "outside the CRC area");
+}
+
+/* A single-copy store never looks at slot 1, and slot 1 is never single. */
+static void test_single_ignores_slot1(void **state)
+{
+	struct sbuild_image *img = *state;
+	struct cxlms_sb sb;
+
+	*slot1(img) = *img->sb;
+	slot1(img)->generation = 7;
+	cxlms_sb_seal(slot1(img));
+	assert_int_equal(cxlms_store_pick(img->mem, img->len, &sb, NULL, why, sizeof(why)), 0);
+	assert_int_equal(sb.generation, 1);
+	assert_int_equal(cxlms_sb_dir_copy(&sb), img->sb->dir_off);
+	assert_int_equal(cxlms_sb_slot_check(slot1(img), 1, img->len, why,
+					     sizeof(why)), -CXLMS_EINVALID);
+	/* A torn single-copy superblock is not rescued by slot 1. */
+	img->sb->data_used ^= 1;
+	assert_int_equal(dir_check(img), -CXLMS_ECHECKSUM);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TD(f) cmocka_unit_test_setup_teardown(f, setup_dual, teardown)
 
 int main(void)
 {
@@ -595,6 +816,18 @@ int main(void)
 		T(test_tile_crc_flipped_bit),
 		T(test_tile_crc_unsealed),
 		cmocka_unit_test(test_many_tensors),
+		T(test_single_ignores_slot1),
+		TD(test_dual_one_slot),
+		TD(test_dual_newer_slot_wins),
+		TD(test_dual_torn_slot),
+		TD(test_dual_torn_copy),
+		TD(test_dual_wrong_parity),
+		TD(test_dual_newest_torn),
+		TD(test_dual_both_torn),
+		TD(test_dual_generation_wrap),
+		TD(test_dual_bad_crc_slot0),
+		TD(test_slot_order),
+		TD(test_dual_crc_array_in_copy1),
 	};
 
 	return cmocka_run_group_tests_name("store_format", tests, NULL, NULL);
