@@ -445,20 +445,28 @@ static bool build(enum mh_attack a)
 static void attack_loop(double secs)
 {
 	double end = mh_now() + secs;
-	unsigned int round = 0, skipped = 0, kept = 0;
+	unsigned int round = 0, skipped = 0, kept = 0, tries;
 	int a;
 
 	while (mh_now() < end || round == 0) {
 		for (a = 1; a < MH_ATK_N; a++) {
 			if (round > 0 && mh_now() >= end)
 				break;
-			if (!snapshot())
-				skipped++;	/* go on with the last good copy */
-			n_patches = 0;
-			if (!build((enum mh_attack)a)) {
+			/*
+			 * Right after A re-formats, the store has fewer
+			 * tensors than some attacks need: retry a moment.
+			 */
+			for (tries = 0; tries < 25; tries++) {
+				if (!snapshot())
+					skipped++;	/* go on with the last good copy */
 				n_patches = 0;
-				continue;
+				if (build((enum mh_attack)a))
+					break;
+				n_patches = 0;
+				mh_sleep_ms(20);
 			}
+			if (!n_patches)
+				continue;
 			MH_WRITE(mb->b_attack, (uint64_t)a);
 			patches_apply();
 			mh_sleep_ms(100 + (unsigned int)(rnd() % 300));
