@@ -106,6 +106,17 @@ $(FUZZ_GUEST_BIN): %: %.o $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
 		$(CODEC_OBJS) $(LIBCXLMS_LDLIBS)
 GUEST_BINS += $(FUZZ_GUEST_BIN)
 
+# The two-guest shared-pool test (tests/guest/multihost-guest.sh, run by
+# qemu/run-pair.sh): A drives the module, B (no module) rewrites the store
+# with the codec's own CRCs.
+MH_OBJS := $(O)/tests/guest/multihost-a.o $(O)/tests/guest/multihost-b.o
+$(MH_OBJS): CPPFLAGS += -Itests/kselftest
+$(O)/tests/guest/multihost-a: $(O)/tests/guest/multihost-a.o $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
+$(O)/tests/guest/multihost-b: $(O)/tests/guest/multihost-b.o $(CODEC_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
+GUEST_BINS += $(O)/tests/guest/multihost-a $(O)/tests/guest/multihost-b
+
 # cxlmsd and its engine-like probe on /dev/cxlms0 (tests/guest/policy.sh);
 # libinih and libm next to them (RUNPATH $ORIGIN) like the programs above.
 KP_CXLMSD := $(O)/tests/guest/cxlmsd
@@ -124,7 +135,7 @@ $(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KB_LLAMA
 	rm -rf $@
 	mkdir -p $@
 	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh \
-	   tests/guest/uring.sh tests/guest/crash.sh $@/
+	   tests/guest/uring.sh tests/guest/crash.sh tests/guest/multihost-guest.sh $@/
 	mkdir -p $@/kb
 	cp $(KB_BINS) tests/guest/lib-kernel.sh $@/
 	cp -L $$($(CC) -print-file-name=libm.so.6) $@/

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Run the guest tests of cxlms.ko under QEMU: boot 1 on a fresh CXL backing
 # file, boot 2 on the same file (persistence), then driver/crash-check.sh
-# (four boots on another file: kills at metadata writes, recovery).  Prints each boot's TAP and a
-# closing line "qemu: N passed, N failed, N skipped".
+# (four boots on another file: kills at metadata writes, recovery), then a
+# pair of guests on one shared backing file (qemu/run-pair.sh: A drives the
+# module while B rewrites its store).  Prints each boot's TAP and a closing
+# line "qemu: N passed, N failed, N skipped".
 # Usage: driver/qemu-check.sh PAYLOAD_DIR OUT_DIR
 # Exit: 0 all passed, 1 a failure, 77 QEMU cannot run here (said loudly).
 set -uo pipefail
@@ -85,6 +87,28 @@ if [ -n "$cl" ]; then
 else
 	echo "not ok - crash-check.sh printed no summary"
 	failed=$((failed + 1))
+fi
+
+# Two hosts, one pool: both guests' TAP counts; either failing fails.
+echo "# qemu-check: pair (two guests, one shared CXL backing file)"
+prc=0
+"$qemu_dir/run-pair.sh" --payload "$payload" --out "$out/pair" --timeout 1500 || prc=$?
+if [ "$prc" = 77 ]; then
+	echo "qemu: *** QEMU CANNOT RUN ON THIS MACHINE: pair NOT RUN ***" >&2
+	skipped=$((skipped + 1))
+else
+	for g in a b; do
+		tap=$out/pair/guest-$g.tap
+		tr -d '\r' <"$out/pair/guest-$g.log" 2>/dev/null |
+			grep -aE '^(    )?(not )?ok [0-9]+|^(    )?#|^TAP|^1\.\.' >"$tap"
+		cat "$tap"
+		count "$tap"
+		grc=$(cat "$out/pair/guest-$g.rc" 2>/dev/null || echo 125)
+		if [ "$grc" != 0 ]; then
+			echo "not ok - pair guest $g: run.sh exit $grc (log: $out/pair/guest-$g.log)"
+			failed=$((failed + 1))
+		fi
+	done
 fi
 
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')

@@ -6,11 +6,17 @@
 #   --payload DIR    copied to /payload in the guest; /payload/guest-run.sh is run
 #   --pmem FILE      device backing file (default qemu/build/pmem.raw; created
 #                    sparse, 256M, if absent); its label area is FILE.lsa
+#   --lsa FILE       label area file instead of PMEM.lsa (one per guest when
+#                    several guests share one --pmem, see run-pair.sh)
+#   --no-share       map --pmem privately (share=off): the guest's writes stay
+#                    in this QEMU, other guests and the file do not see them
 #   --fresh          delete the backing and label files first
 #   --boot N         boot number for the guest (cxlms.boot=N, default 1)
 #   --mode M         free-form mode string for the guest (cxlms.mode=M)
+#   --entry NAME     payload script to run instead of guest-run.sh
+#                    (cxlms.entry=NAME; a file name in the payload)
+#   --mem SIZE       guest RAM (QEMU -m, default 1G)
 #   --append "ARGS"  extra kernel command line arguments
-#   --mem SIZE       guest memory, QEMU syntax (default 1G)
 #   --timeout SECS   kill QEMU and fail after SECS (default 600)
 #   --log FILE       also write the full serial log to FILE
 #   -q, --quiet      do not stream the console (only to --log), print a summary
@@ -29,34 +35,38 @@ set -euo pipefail
 # The header comment from "Usage:" to its end is the help text.
 usage() { awk '/^# Usage:/ { on = 1 } on && !/^#/ { exit } on { sub(/^# ?/, ""); print }' "$0"; }
 
-payload="" pmem=$BUILD_DIR/pmem.raw fresh=0 boot=1 mode="" append="" timeout=600 logfile="" quiet=0
-mem=1G
+payload="" pmem=$BUILD_DIR/pmem.raw lsa="" share=on fresh=0 boot=1 mode="" entry="" mem=1G
+append="" timeout=600 logfile="" quiet=0
 while [ $# -gt 0 ]; do
 	case $1 in
-	--payload | --pmem | --boot | --mode | --append | --mem | --timeout | --log)
+	--payload | --pmem | --lsa | --boot | --mode | --entry | --mem | --append | --timeout | --log)
 		[ $# -ge 2 ] || { echo "run.sh: $1 needs a value" >&2; exit 2; }
 		case $1 in
 		--payload) payload=$2 ;;
 		--pmem) pmem=$2 ;;
+		--lsa) lsa=$2 ;;
+		--entry) entry=$2 ;;
+		--mem) mem=$2 ;;
 		--boot) boot=$2 ;;
 		--mode) mode=$2 ;;
 		--append) append=$2 ;;
-		--mem) mem=$2 ;;
 		--timeout) timeout=$2 ;;
 		--log) logfile=$2 ;;
 		esac
 		shift 2
 		;;
 	--fresh) fresh=1; shift ;;
+	--no-share) share=off; shift ;;
 	-q | --quiet) quiet=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option: $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
 [[ $boot =~ ^[0-9]+$ ]] || { echo "run.sh: --boot needs a number" >&2; exit 2; }
-[[ $mem =~ ^[0-9]+[MG]$ ]] || { echo "run.sh: --mem needs a size like 1G or 512M" >&2; exit 2; }
 [[ $timeout =~ ^[0-9]+$ ]] || { echo "run.sh: --timeout needs seconds" >&2; exit 2; }
 [[ $mode =~ ^[^[:space:]]*$ ]] || { echo "run.sh: --mode must be one word" >&2; exit 2; }
+[[ $entry =~ ^[A-Za-z0-9._-]*$ ]] || { echo "run.sh: --entry must be a file name" >&2; exit 2; }
+[[ $mem =~ ^[0-9]+[MG]$ ]] || { echo "run.sh: --mem needs a size like 512M or 1G" >&2; exit 2; }
 [ -z "$payload" ] || [ -d "$payload" ] || { echo "run.sh: no such payload dir: $payload" >&2; exit 2; }
 
 t0=$(date +%s.%N)
@@ -83,8 +93,8 @@ mkargs=(-o "$initrd")
 
 # The device's memory and its label storage area (LSA). Sparse: only what the
 # guest writes takes disk space. What the guest wrote is in FILE after QEMU exits.
-lsa=$pmem.lsa
-mkdir -p "$(dirname "$pmem")"
+[ -n "$lsa" ] || lsa=$pmem.lsa
+mkdir -p "$(dirname "$pmem")" "$(dirname "$lsa")"
 if [ "$fresh" = 1 ]; then
 	rm -f "$pmem" "$lsa"
 fi
@@ -93,6 +103,7 @@ fi
 
 cmdline="console=ttyS0 panic=-1 quiet loglevel=4 cxlms.boot=$boot"
 [ -z "$mode" ] || cmdline+=" cxlms.mode=$mode"
+[ -z "$entry" ] || cmdline+=" cxlms.entry=$entry"
 [ -z "$append" ] || cmdline+=" $append"
 
 # q35 with CXL; SeaBIOS (the default) enumerates pxb-cxl, qboot does not.
@@ -102,10 +113,12 @@ cmdline="console=ttyS0 panic=-1 quiet loglevel=4 cxlms.boot=$boot"
 # -cpu max: RDRAND lets the guest's crng initialise at once (with the default
 # qemu64 model, `cxl create-region` blocks ~1.2 s for random bytes for its
 # uuid), and SMAP/SMEP make the guest kernel catch stray user-pointer accesses.
+# share=on maps FILE MAP_SHARED: what the guest writes is in the file, and
+# other QEMUs mapping the same file see it at once (qemu/run-pair.sh).
 qemu=(qemu-system-x86_64 -M "q35,cxl=on" -cpu max -m "$mem" -smp 1 -accel tcg
 	-nographic -nodefaults -serial mon:stdio -no-reboot -net none
 	-kernel "$vmlinux" -initrd "$initrd" -append "$cmdline"
-	-object "memory-backend-file,id=cxl-mem0,share=on,mem-path=$pmem,size=256M"
+	-object "memory-backend-file,id=cxl-mem0,share=$share,mem-path=$pmem,size=256M"
 	-object "memory-backend-file,id=cxl-lsa0,share=on,mem-path=$lsa,size=1M"
 	-device "pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1"
 	-device "cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2"
@@ -124,7 +137,7 @@ if [ -z "$logfile" ]; then
 fi
 mkdir -p "$(dirname "$logfile")"
 
-log "booting $kver (boot=$boot${mode:+ mode=$mode}, pmem=$pmem, timeout ${timeout}s)"
+log "booting $kver (boot=$boot${mode:+ mode=$mode}, pmem=$pmem share=$share, lsa=$lsa, timeout ${timeout}s)"
 t1=$(date +%s.%N)
 # stdin is /dev/null: QEMU must not touch the terminal. The serial console
 # goes to stdout; tee keeps a copy to parse the marker from. sed drops the
