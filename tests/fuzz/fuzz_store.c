@@ -75,16 +75,19 @@ static void reseal(uint8_t *img, uint64_t len, unsigned int flags)
 {
 	struct cxlms_sb *sb = (struct cxlms_sb *)img;
 	struct cxlms_dirent *dir, d;
-	uint32_t i;
+	uint64_t dir_off;
+	uint32_t i, count;
 
 	if (len < sizeof(*sb))
 		return;
 	if (flags & 4)
 		reseal_meta(img, len, sb);
-	if (sb->dir_off % 8 == 0 && in_file(sb->dir_off, (uint64_t)sb->dir_count *
-					    sizeof(*dir), len)) {
-		dir = (struct cxlms_dirent *)(img + sb->dir_off);
-		for (i = 0; i < sb->dir_count; i++) {
+	/* Tile CRCs may land anywhere, the superblock included: copy first. */
+	dir_off = sb->dir_off;
+	count = sb->dir_count;
+	if (dir_off % 8 == 0 && in_file(dir_off, (uint64_t)count * sizeof(*dir), len)) {
+		dir = (struct cxlms_dirent *)(img + dir_off);
+		for (i = 0; i < count; i++) {
 			memcpy(&d, &dir[i], sizeof(d));
 			if (flags & 2)
 				reseal_tiles(img, len, &d);
@@ -94,7 +97,7 @@ static void reseal(uint8_t *img, uint64_t len, unsigned int flags)
 			}
 		}
 		if (flags & 1)
-			sb->dir_crc = cxlms_dir_crc(dir, sb->dir_count);
+			sb->dir_crc = cxlms_dir_crc(dir, count);
 	}
 	if (flags & 1)
 		cxlms_sb_seal(sb);
