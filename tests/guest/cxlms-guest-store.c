@@ -312,15 +312,29 @@ static int cmd_corrupt(int fd, uint64_t start, uint64_t bytes)
 	if (phys_flip(start + d.tile_off + 100, 0x10))
 		return fail("restore the tile byte", -errno);
 
-	/* A flipped superblock byte (feature_ro_compat): attach refuses. */
-	if (phys_flip(start + 24, 0x01))
+	/*
+	 * A flipped superblock byte (feature_ro_compat) in both slots
+	 * (format.md 1.5): attach refuses with slot 0's reason.
+	 */
+	if (phys_flip(start + 24, 0x01) ||
+	    phys_flip(start + CXLMS_SB_SLOT_BYTES + 24, 0x01))
 		return fail("flip a superblock byte", -errno);
 	ret = cxt_attach_cxl(fd, start, bytes, false, 0, why, sizeof(why));
-	printf("# " PROG ": attach with a flipped superblock byte: %s (%s)\n",
+	printf("# " PROG ": attach with a flipped superblock byte in both slots: %s (%s)\n",
 	       strerror(-ret), why);
 	if (ret != -EBADMSG)
 		bad++;
 	if (!ret)
+		cxt_detach(fd);
+	/* Only one slot bad: the other one is the store (an older state). */
+	if (phys_flip(start + CXLMS_SB_SLOT_BYTES + 24, 0x01))
+		return fail("restore the superblock byte", -errno);
+	ret = cxt_attach_cxl(fd, start, bytes, false, 0, why, sizeof(why));
+	printf("# " PROG ": attach with slot 0 bad, slot 1 good: %s\n",
+	       ret ? strerror(-ret) : "attached");
+	if (ret)
+		bad++;
+	else
 		cxt_detach(fd);
 	if (phys_flip(start + 24, 0x01))
 		return fail("restore the superblock byte", -errno);
