@@ -17,9 +17,11 @@
  * superblock and directory (so offsets follow whatever A wrote), is held
  * for 100-400 ms, then undone where the bytes are still B's (A may have
  * rewritten them meanwhile).  The layout comes from the codec's structures
- * and helpers (store_format.h; docs/format.md 1.1, 1.2): the superblock at
- * store offset 0, the used entries at sb.dir_off, tile spans from
- * cxlms_dirent_tile().
+ * and helpers (store_format.h; docs/format.md 1.1, 1.2, 1.5): the current
+ * superblock slot as cxlms_store_pick() chooses it, its directory copy at
+ * cxlms_sb_dir_copy(), tile spans from cxlms_dirent_tile().  A crafted
+ * superblock goes into the current slot or, half the time, into the other
+ * slot with the next generation: a newer slot that must be refused.
  *
  *   multihost-b START SIZE SECONDS [--watch-only] [--wait S] [--tap-base N]
  * START/SIZE: the region (CXLMS_REGION_START/SIZE); SECONDS: how long to
@@ -109,7 +111,7 @@ static struct cxlms_dirent dir[MAX_ENTRIES];
 /*
  * The store's current metadata, copied and validated with the codec (the
  * same checks A's module runs).  The directory entries in use are the
- * first dir_count at dir_off (format.md 1.1).  Retries while A is in the
+ * first dir_count of the copy the current slot names (format.md 1.5).  Retries while A is in the
  * middle of an update or an earlier restore lost a race; false if the store
  * never validated (then the last good copy stays).
  */
@@ -121,12 +123,11 @@ static bool snapshot(void)
 	int i;
 
 	for (i = 0; i < 50; i++, mh_sleep_ms(10)) {
-		memcpy(&s2, store, sizeof(s2));
-		if (cxlms_sb_check(&s2, MH_STORE_BYTES, why, sizeof(why)))
+		if (cxlms_store_pick(store, MH_STORE_BYTES, &s2, NULL, why, sizeof(why)))
 			continue;
 		if (s2.dir_count > MAX_ENTRIES)
 			continue;
-		memcpy(d2, store + s2.dir_off, (size_t)s2.dir_count * sizeof(d2[0]));
+		memcpy(d2, store + cxlms_sb_dir_copy(&s2), (size_t)s2.dir_count * sizeof(d2[0]));
 		if (cxlms_dir_check_at(&s2, d2, MH_STORE_BYTES, why, sizeof(why)))
 			continue;
 		sb = s2;
@@ -212,13 +213,16 @@ static void fill_random(uint8_t *p, uint32_t len)
 /*
  * A crafted superblock: @sb2 changed by the caller, resealed, queued last
  * (a reader sees the directory patch before the superblock that covers it).
+ * @newer: as the next generation, into the other slot.
  */
-static bool patch_sb(struct cxlms_sb *sb2)
+static bool patch_sb(struct cxlms_sb *sb2, bool newer)
 {
 	uint8_t *p;
 
+	if (newer && (sb2->feature_incompat & CXLMS_FEAT_INCOMPAT_DUAL))
+		sb2->generation++;
 	cxlms_sb_seal(sb2);
-	p = patch_add(0, sizeof(*sb2));
+	p = patch_add(cxlms_sb_slot_off(cxlms_sb_slot(sb2)), sizeof(*sb2));
 	if (!p)
 		return false;
 	memcpy(p, sb2, sizeof(*sb2));
@@ -244,18 +248,18 @@ static bool patch_dirents(int i, const struct cxlms_dirent *di, int j,
 		d2[j] = *dj;
 		cxlms_dirent_seal(&d2[j]);
 	}
-	p = patch_add(sb.dir_off + (uint64_t)i * sizeof(d2[0]), sizeof(d2[0]));
+	p = patch_add(cxlms_sb_dir_copy(&sb) + (uint64_t)i * sizeof(d2[0]), sizeof(d2[0]));
 	if (!p)
 		return false;
 	memcpy(p, &d2[i], sizeof(d2[0]));
 	if (j >= 0) {
-		p = patch_add(sb.dir_off + (uint64_t)j * sizeof(d2[0]), sizeof(d2[0]));
+		p = patch_add(cxlms_sb_dir_copy(&sb) + (uint64_t)j * sizeof(d2[0]), sizeof(d2[0]));
 		if (!p)
 			return false;
 		memcpy(p, &d2[j], sizeof(d2[0]));
 	}
 	sb2.dir_crc = cxlms_dir_crc(d2, sb.dir_count);
-	return patch_sb(&sb2);
+	return patch_sb(&sb2, false);
 }
 
 /* A random sealed entry, or -1. */
@@ -301,7 +305,7 @@ static bool build(enum mh_attack a)
 	case MH_ATK_GARBAGE_DIR:
 		if (!n)
 			return false;
-		p = patch_add(sb.dir_off, (n < 4 ? n : 4) * sizeof(struct cxlms_dirent));
+		p = patch_add(cxlms_sb_dir_copy(&sb), (n < 4 ? n : 4) * sizeof(struct cxlms_dirent));
 		if (p)
 			fill_random(p, (n < 4 ? n : 4) * sizeof(struct cxlms_dirent));
 		return p;
@@ -315,40 +319,40 @@ static bool build(enum mh_attack a)
 		return p;
 	case MH_ATK_DIR_OFF_PAST_END:
 		s2.dir_off = s2.store_bytes;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_DIR_OFF_WRAP:
 		s2.dir_off = ~0ull & ~(uint64_t)(CXLMS_ALIGN - 1);
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_DIR_COUNT_OVER_CAP:
 		/* The CRC covers the count claimed, read where it would be. */
 		s2.dir_count = s2.dir_capacity + 1;
-		s2.dir_crc = cxlms_dir_crc((const struct cxlms_dirent *)(store + sb.dir_off),
-					   s2.dir_count);
-		return patch_sb(&s2);
+		s2.dir_crc = cxlms_dir_crc((const struct cxlms_dirent *)
+					   (store + cxlms_sb_dir_copy(&sb)), s2.dir_count);
+		return patch_sb(&s2, false);
 	case MH_ATK_DIR_CAP_WRAP32:
 		/* 0x800001 * 512 = 2^32 + 512: one entry in 32-bit arithmetic. */
 		s2.dir_capacity = 0x800001u;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_DATA_USED_OVER:
 		s2.data_used = s2.data_bytes + CXLMS_DATA_ALIGN;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_DATA_PAST_END:
 		s2.data_bytes = s2.store_bytes - s2.data_off + CXLMS_DATA_ALIGN;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_STORE_BYTES_OVER:
 		s2.store_bytes = 2 * MH_STORE_BYTES;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_POLICY_OVER_DIR:
 		s2.policy_off = s2.dir_off;
 		if (!s2.policy_bytes)
 			s2.policy_bytes = CXLMS_ALIGN;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_VERSION:
 		s2.version = CXLMS_STORE_VERSION + 1;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_INCOMPAT:
 		s2.feature_incompat |= 1ull << 40;
-		return patch_sb(&s2);
+		return patch_sb(&s2, rnd() & 1);
 	case MH_ATK_TILE_PAST_END:
 		if (i < 0)
 			return false;
