@@ -585,8 +585,11 @@ static void submit_uring(struct thr *t)
 					 * ring, go on with ioctls, say so.
 					 */
 					printf("# thread %d: io_uring took %u of %u SQEs in 1 s "
-					       "(last io_uring_submit %d), ring dropped\n",
-					       t->id, submitted, n, ret);
+					       "(last io_uring_submit %d; SQ head %u tail %u "
+					       "dropped %u flags %#x), ring dropped\n",
+					       t->id, submitted, n, ret, *t->ring.sq.khead,
+					       *t->ring.sq.ktail, *t->ring.sq.kdropped,
+					       *t->ring.sq.kflags);
 					atomic_fetch_add(&rings_dropped, 1);
 					t->have_ring = false;
 					return;
