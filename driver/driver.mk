@@ -113,7 +113,7 @@ MH_OBJS := $(O)/tests/guest/multihost-a.o $(O)/tests/guest/multihost-b.o
 $(MH_OBJS): CPPFLAGS += -Itests/kselftest
 $(O)/tests/guest/multihost-a: $(O)/tests/guest/multihost-a.o $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
-$(O)/tests/guest/multihost-b: $(O)/tests/guest/multihost-b.o $(CODEC_OBJS)
+$(O)/tests/guest/multihost-b: $(O)/tests/guest/multihost-b.o $(KSFT_UTIL_OBJ) $(CODEC_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^
 GUEST_BINS += $(O)/tests/guest/multihost-a $(O)/tests/guest/multihost-b
 

@@ -1552,14 +1552,6 @@ static const char *cmd_name(int nr)
 	return names[nr];
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void usage(const char *prog, FILE *f)
 {
 	fprintf(f,
@@ -1663,7 +1655,7 @@ int main(int argc, char **argv)
 		}
 		(void)p;
 	}
-	t0 = now();
+	t0 = cxt_now();
 	/* The attach thread goes first so the workers find a store. */
 	ret = pthread_create(&tid[n_all - 1], NULL, attacher, &thr[n_all - 1]);
 	usleep(20000);
@@ -1677,7 +1669,7 @@ int main(int argc, char **argv)
 		pthread_join(tid[i], NULL);
 	atomic_store(&stop, 1);
 	pthread_join(tid[n_all - 1], NULL);
-	t1 = now();
+	t1 = cxt_now();
 
 	for (i = 0; i < n_all; i++) {
 		merge(&all_counts, &thr[i].c);

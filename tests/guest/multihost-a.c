@@ -60,22 +60,8 @@ static unsigned int n_reg;
 static struct mh_mbox *mb;
 static int fd;
 static uint64_t start;
-static unsigned int tap_n, tap_fail;
+static struct cxt_tap ts = { .prefix = "mhost A: " };
 
-static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %u - mhost A: ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		tap_fail++;
-}
 
 /* --- calls under a watchdog, results counted ------------------------------ */
 
@@ -452,7 +438,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--wait") && i + 1 < (unsigned int)argc)
 			wait_s = strtod(argv[++i], NULL);
 		else if (!strcmp(argv[i], "--tap-base") && i + 1 < (unsigned int)argc)
-			tap_n = (unsigned int)strtoul(argv[++i], NULL, 0);
+			ts.n = (unsigned int)strtoul(argv[++i], NULL, 0);
 	}
 	signal(SIGALRM, on_alarm);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -461,7 +447,7 @@ int main(int argc, char **argv)
 	mb = size >= MH_STORE_BYTES + MH_MBOX_BYTES ?
 	     mh_map_phys(start + size - MH_MBOX_BYTES, MH_MBOX_BYTES) : NULL;
 	if (fd < 0 || !mb) {
-		tap(false, "open /dev/cxlms0 and map the mailbox (%s)",
+		cxt_tap(&ts, false, "open /dev/cxlms0 and map the mailbox (%s)",
 		    fd < 0 ? strerror(-fd) : strerror(errno));
 		return 1;
 	}
@@ -476,7 +462,7 @@ int main(int argc, char **argv)
 		if (!ret)
 			ret = cxt_query(fd, &q);
 	}
-	tap(!ret, "FORMAT of the shared region as a cxlms store, %u tensors sealed, fetched "
+	cxt_tap(&ts, !ret, "FORMAT of the shared region as a cxlms store, %u tensors sealed, fetched "
 	    "and verified (%s)", N_BASE, ret ? strerror(-ret) : "ok");
 	if (ret)
 		return 1;
@@ -495,7 +481,7 @@ int main(int argc, char **argv)
 	ok = WAIT_FOR(MH_READ(mb->magic_b) == MH_MAGIC_B &&
 		      MH_READ(mb->nonce_echo) == (nonce | 1) &&
 		      MH_READ(mb->b_state) >= MH_B_WATCHING, wait_s);
-	tap(ok, "guest B joined through the shared pool (echoed A's nonce after %.1f s)",
+	cxt_tap(&ts, ok, "guest B joined through the shared pool (echoed A's nonce after %.1f s)",
 	    mh_now() - t0);
 	if (!ok)
 		return 1;
@@ -506,7 +492,7 @@ int main(int argc, char **argv)
 	while (mh_now() < t0 + quiet_s)
 		iteration(iter++);
 	report("quiet period", &st_quiet);
-	tap(st_quiet.iters && !errors(&st_quiet) && !st_quiet.mismatch && !st_quiet.lost &&
+	cxt_tap(&ts, st_quiet.iters && !errors(&st_quiet) && !st_quiet.mismatch && !st_quiet.lost &&
 	    !st_quiet.foreign && !st_quiet.reformats,
 	    "quiet period (B joined, not writing): %" PRIu64 " iterations, every call "
 	    "succeeded, every fetch matched the codec", st_quiet.iters);
@@ -519,24 +505,24 @@ int main(int argc, char **argv)
 		iteration(iter++);
 	ok = MH_READ(mb->b_state) == MH_B_DONE;
 	if (!ok)
-		tap(false, "guest B finished within %.0f s", wait_s);
+		cxt_tap(&ts, false, "guest B finished within %.0f s", wait_s);
 	/* A last pass once B has stopped (its undo may have lost races). */
 	iteration(iter++);
 	report(expect_clean ? "B watching (control)" : "B rewriting", &st_attack);
 	printf("# " PROG ": B reported %" PRIu64 " rewrites in %.1f s\n",
 	       MH_READ(mb->b_attacks), mh_now() - t1);
 
-	tap(!st_attack.unexpected && !st_attack.foreign,
+	cxt_tap(&ts, !st_attack.unexpected && !st_attack.foreign,
 	    "while B rewrote the store: %" PRIu64 " iterations, every call returned "
 	    "(longest %.2f s, limit %d s) with success or a clean errno; no crafted entry "
 	    "accepted", st_attack.iters, st_attack.max_call, CALL_LIMIT_S);
 	if (expect_clean)
-		tap(!errors(&st_attack) && !st_attack.mismatch && !st_attack.lost,
+		cxt_tap(&ts, !errors(&st_attack) && !st_attack.mismatch && !st_attack.lost,
 		    "negative control: B only watching, A saw %" PRIu64 " errors, %" PRIu64
 		    " mismatches, %" PRIu64 " lost tensors (want 0)", errors(&st_attack),
 		    st_attack.mismatch, st_attack.lost);
 	else
-		tap(errors(&st_attack) > 0,
+		cxt_tap(&ts, errors(&st_attack) > 0,
 		    "B's rewrites reached A through the shared pool: %" PRIu64 " clean errors "
 		    "(%" PRIu64 " fetch mismatches, %" PRIu64 " lost tensors, %" PRIu64
 		    " re-formats besides)", errors(&st_attack), st_attack.mismatch,
@@ -553,9 +539,9 @@ int main(int argc, char **argv)
 		ret = cxt_detach(fd);
 	else
 		cxt_detach(fd);
-	tap(!ret && !st_after.unexpected,
+	cxt_tap(&ts, !ret && !st_after.unexpected,
 	    "after B stopped: FORMAT, create, seal, fetch, verify, detach work (%s)",
 	    ret ? strerror(-ret) : "ok");
 	MH_WRITE(mb->a_state, MH_A_DONE);
-	return tap_fail ? 1 : 0;
+	return ts.fail ? 1 : 0;
 }

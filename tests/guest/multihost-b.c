@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cxlms_util.h"
 #include "store_format.h"
 #include "multihost-mbox.h"
 
@@ -77,22 +78,8 @@ static const char *const atk_name[MH_ATK_N] = {
 static uint8_t *store;		/* the region's first MH_STORE_BYTES */
 static struct mh_mbox *mb;
 static uint64_t rng = 0x6d686f7374;	/* "mhost"; mixed with A's nonce */
-static unsigned int tap_n, tap_fail;
+static struct cxt_tap ts = { .prefix = "mhost B: " };
 
-static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %u - mhost B: ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		tap_fail++;
-}
 
 static uint64_t rnd(void)
 {
@@ -508,28 +495,28 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--wait") && i + 1 < argc)
 			wait_s = strtod(argv[++i], NULL);
 		else if (!strcmp(argv[i], "--tap-base") && i + 1 < argc)
-			tap_n = (unsigned int)strtoul(argv[++i], NULL, 0);
+			ts.n = (unsigned int)strtoul(argv[++i], NULL, 0);
 	}
 	if (size < MH_STORE_BYTES + MH_MBOX_BYTES) {
-		tap(false, "region of %" PRIu64 " bytes too small", size);
+		cxt_tap(&ts, false, "region of %" PRIu64 " bytes too small", size);
 		return 1;
 	}
 	store = mh_map_phys(start, MH_STORE_BYTES);
 	mb = mh_map_phys(start + size - MH_MBOX_BYTES, MH_MBOX_BYTES);
-	tap(store && mb, "region mapped through /dev/mem (%s)", store && mb ? "ok" : strerror(errno));
+	cxt_tap(&ts, store && mb, "region mapped through /dev/mem (%s)", store && mb ? "ok" : strerror(errno));
 	if (!store || !mb)
 		return 1;
 
 	/* A formats, seals its first tensors, then says READY with its uuid. */
 	if (!WAIT_FOR(MH_READ(mb->magic_a) == MH_MAGIC_A &&
 		      MH_READ(mb->a_state) >= MH_A_READY, wait_s)) {
-		tap(false, "guest A's store appeared in the shared pool (waited %.0f s: "
+		cxt_tap(&ts, false, "guest A's store appeared in the shared pool (waited %.0f s: "
 		    "not shared?)", wait_s);
 		return 1;
 	}
 	rng ^= MH_READ(mb->nonce);
 	i = snapshot() ? 0 : cxlms_sb_check(store, MH_STORE_BYTES, why, sizeof(why));
-	tap(!i && !memcmp(sb.uuid, mb->uuid, sizeof(sb.uuid)),
+	cxt_tap(&ts, !i && !memcmp(sb.uuid, mb->uuid, sizeof(sb.uuid)),
 	    "sees guest A's store through the shared pool (valid, uuid as A says, %u tensors) "
 	    "after %.1f s", sb.dir_count, mh_now() - t0);
 	if (i)
@@ -541,7 +528,7 @@ int main(int argc, char **argv)
 
 	/* Quiet period: A must see no error while nobody else writes. */
 	if (!WAIT_FOR(MH_READ(mb->a_state) >= MH_A_QUIET_DONE, wait_s)) {
-		tap(false, "guest A finished its quiet period");
+		cxt_tap(&ts, false, "guest A finished its quiet period");
 		return 1;
 	}
 	if (watch_only) {
@@ -549,8 +536,8 @@ int main(int argc, char **argv)
 		MH_WRITE(mb->b_state, MH_B_ATTACKING);
 		mh_sleep_ms((unsigned int)(secs * 1000));
 		MH_WRITE(mb->b_state, MH_B_DONE);
-		tap(true, "watched for %.0f s without writing (negative control)", secs);
-		return tap_fail ? 1 : 0;
+		cxt_tap(&ts, true, "watched for %.0f s without writing (negative control)", secs);
+		return ts.fail ? 1 : 0;
 	}
 	MH_WRITE(mb->b_state, MH_B_ATTACKING);
 	attack_loop(secs);
@@ -559,7 +546,7 @@ int main(int argc, char **argv)
 		printf("# " PROG ": %-36s %" PRIu64 "\n", atk_name[a], mb->b_count[a]);
 		all = all && mb->b_count[a];
 	}
-	tap(all, "rewrote A's store %" PRIu64 " times concurrently with A's loop, every "
+	cxt_tap(&ts, all, "rewrote A's store %" PRIu64 " times concurrently with A's loop, every "
 	    "kind (garbage, valid-CRC out-of-range, tile flips) at least once", mb->b_attacks);
-	return tap_fail ? 1 : 0;
+	return ts.fail ? 1 : 0;
 }

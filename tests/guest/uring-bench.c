@@ -31,14 +31,14 @@ static double bench_ioctl(unsigned int n, unsigned int bits)
 {
 	uint64_t w, r;
 	unsigned int i;
-	double t0 = ut_now();
+	double t0 = cxt_now();
 
 	for (i = 0; i < n; i++)
 		if (cxt_fetch(st.fd, bt.index, i % bt.n_tiles, 1, bits,
 			      CXLMS_OUT_PLANES, 0, bufs + (i % MAX_BATCH) * TILE_BUF,
 			      TILE_BUF, &w, &r))
 			return -1;
-	return n / (ut_now() - t0);
+	return n / (cxt_now() - t0);
 }
 
 static double bench_uring(struct io_uring *ring, unsigned int n,
@@ -46,7 +46,7 @@ static double bench_uring(struct io_uring *ring, unsigned int n,
 {
 	struct io_uring_cqe *cqe;
 	unsigned int done, i, head, seen;
-	double t0 = ut_now();
+	double t0 = cxt_now();
 
 	for (done = 0; done < n; done += batch) {
 		for (i = 0; i < batch; i++) {
@@ -73,7 +73,7 @@ static double bench_uring(struct io_uring *ring, unsigned int n,
 			seen += i;
 		}
 	}
-	return n / (ut_now() - t0);
+	return n / (cxt_now() - t0);
 }
 
 static double bench_lib(struct cxlms_store *s, struct cxlms_tensor *t,
@@ -89,7 +89,7 @@ static double bench_lib(struct cxlms_store *s, struct cxlms_tensor *t,
 	if (cxlms_async_new(s, batch, &q))
 		return -1;
 	*mode = cxlms_async_get_mode(q);
-	t0 = ut_now();
+	t0 = cxt_now();
 	for (done = 0; done < n; done += batch) {
 		for (i = 0; i < batch; i++)
 			r[i] = (struct cxlms_async_req){
@@ -105,7 +105,7 @@ static double bench_lib(struct cxlms_store *s, struct cxlms_tensor *t,
 			if (c[i].result <= 0)
 				goto out;
 	}
-	rate = n / (ut_now() - t0);
+	rate = n / (cxt_now() - t0);
 out:
 	cxlms_async_free(q);
 	return rate;
@@ -119,18 +119,18 @@ out:
 static double ns_null_syscall(unsigned int n)
 {
 	unsigned int i;
-	double t0 = ut_now();
+	double t0 = cxt_now();
 
 	for (i = 0; i < n; i++)
 		syscall(SYS_getppid);
-	return (ut_now() - t0) * 1e9 / n;
+	return (cxt_now() - t0) * 1e9 / n;
 }
 
 static double ns_uring_nop(struct io_uring *ring, unsigned int n)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int done, i, head, seen;
-	double t0 = ut_now();
+	double t0 = cxt_now();
 
 	for (done = 0; done < n; done += MAX_BATCH) {
 		for (i = 0; i < MAX_BATCH; i++)
@@ -147,7 +147,7 @@ static double ns_uring_nop(struct io_uring *ring, unsigned int n)
 			seen += i;
 		}
 	}
-	return (ut_now() - t0) * 1e9 / n;
+	return (cxt_now() - t0) * 1e9 / n;
 }
 
 static double ns_refused(struct io_uring *ring, unsigned int n, bool uring)
@@ -156,7 +156,7 @@ static double ns_refused(struct io_uring *ring, unsigned int n, bool uring)
 					    0, bufs, TILE_BUF);
 	struct io_uring_cqe *cqe;
 	unsigned int done, i, head, seen;
-	double t0 = ut_now();
+	double t0 = cxt_now();
 
 	for (done = 0; done < n; done += MAX_BATCH) {
 		if (!uring) {
@@ -182,7 +182,7 @@ static double ns_refused(struct io_uring *ring, unsigned int n, bool uring)
 			seen += i;
 		}
 	}
-	return (ut_now() - t0) * 1e9 / n;
+	return (cxt_now() - t0) * 1e9 / n;
 }
 
 static void print_vuln(const char *name)

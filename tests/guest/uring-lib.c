@@ -261,9 +261,9 @@ static int case_queue_full(void)
 	ret = cxlms_async_submit(q, r, N);
 	UT_CHECK(ret == DEPTH, "first submit took %d", ret);
 	queued = DEPTH;
-	t0 = ut_now();
+	t0 = cxt_now();
 	ret = cxlms_async_submit(q, r + queued, N - queued);
-	dt = ut_now() - t0;
+	dt = cxt_now() - t0;
 	UT_CHECK(ret == -EAGAIN, "full queue: %d", ret);
 	/* refused at once, not after waiting for room */
 	UT_CHECK(dt < 0.025, "-EAGAIN took %.3fs", dt);
@@ -390,9 +390,9 @@ static int case_free_in_flight(void)
 	slow_reqs(r, N);
 	UT_CHECK(!ut_knob_set("link_latency_ns", 30 * 1000 * 1000), "knob");
 	UT_CHECK(cxlms_async_submit(q, r, N) == N, "submit");
-	t0 = ut_now();
+	t0 = cxt_now();
 	cxlms_async_free(q);
-	printf("# free with %u in flight returned after %.3fs\n", N, ut_now() - t0);
+	printf("# free with %u in flight returned after %.3fs\n", N, cxt_now() - t0);
 	for (i = 0; i < N; i++)
 		memset(abuf[i], 0x3c, 4096);
 	usleep(200 * 1000);

@@ -469,14 +469,14 @@ static int exit_in_flight(bool kill_it)
 		UT_CHECK(WIFEXITED(status) && !WEXITSTATUS(status),
 			 "child exit %d", WEXITSTATUS(status));
 	/* The ring is torn down asynchronously: give it a few seconds. */
-	for (t0 = ut_now(); ut_now() - t0 < 20; usleep(20000)) {
+	for (t0 = cxt_now(); cxt_now() - t0 < 20; usleep(20000)) {
 		now = module_refcnt();
 		if (now == base)
 			break;
 	}
 	ut_knob_set("link_latency_ns", 0);
 	printf("# module refcount %ld before, %ld after (%.2fs)\n", base, now,
-	       ut_now() - t0);
+	       cxt_now() - t0);
 	UT_CHECK(now == base, "device fd of the dead process not released");
 	UT_CHECK(cxt_dmesg_bad(line, sizeof(line)) == 0, "kernel log: %s", line);
 	/* and the device still serves */

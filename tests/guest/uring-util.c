@@ -167,10 +167,3 @@ void ut_store_teardown(struct ut_store *s)
 	s->fd = -1;
 }
 
-double ut_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}

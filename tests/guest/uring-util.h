@@ -85,6 +85,5 @@ int ut_store_setup(struct ut_store *s, uint64_t seed);
 int ut_store_setup_tap(struct ut_store *s, uint64_t seed);
 void ut_store_teardown(struct ut_store *s);
 
-double ut_now(void);	/* CLOCK_MONOTONIC seconds */
 
 #endif /* CXLMS_URING_UTIL_H */

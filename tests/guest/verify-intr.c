@@ -32,31 +32,8 @@
 #define KILL_BOUND	1.0	/* s from the signal to the child's death */
 #define SLEEP_BOUND	0.5	/* s a 50 ms sleep may overrun during VERIFY */
 
-static int n_test;
-static int n_fail;
+static struct cxt_tap ts;
 
-static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++n_test);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		n_fail++;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int verify(int fd, uint32_t tensor, struct cxlms_ioc_verify *v)
 {
@@ -92,7 +69,7 @@ static int build_tensor(int fd, uint64_t rows, uint32_t *index, uint32_t *n_tile
 	for (i = 0; i < c.tile_elems; i++)
 		buf[i] = (uint16_t)(0x3c00 + (i * 2654435761u >> 7) % 0x0400) ^
 			 (i & 1 ? 0x8000 : 0);
-	t0 = now();
+	t0 = cxt_now();
 	w.tensor = c.index;
 	for (tile = 0; tile < c.n_tiles && !ret; tile++) {
 		uint64_t n = rows - row0 < c.tile_elems / COLS ?
@@ -109,10 +86,10 @@ static int build_tensor(int fd, uint64_t rows, uint32_t *index, uint32_t *n_tile
 	if (ret)
 		return ret;
 	printf("# wrote %u tiles of %u elements in %.1f s\n", c.n_tiles,
-	       c.tile_elems, now() - t0);
-	t0 = now();
+	       c.tile_elems, cxt_now() - t0);
+	t0 = cxt_now();
 	ret = cxt_seal(fd, c.index);
-	printf("# SEAL %.1f s\n", now() - t0);
+	printf("# SEAL %.1f s\n", cxt_now() - t0);
 	*index = c.index;
 	*n_tiles = c.n_tiles;
 	return ret;
@@ -134,7 +111,7 @@ static void interrupt_case(int fd, uint32_t tensor, int sig, double full)
 	char c;
 
 	if (pipe(p)) {
-		tap(false, "%s: pipe: %s", name, strerror(errno));
+		cxt_tap(&ts, false, "%s: pipe: %s", name, strerror(errno));
 		return;
 	}
 	pid = fork();
@@ -148,41 +125,41 @@ static void interrupt_case(int fd, uint32_t tensor, int sig, double full)
 	}
 	close(p[1]);
 	if (pid < 0 || read(p[0], &c, 1) != 1) {
-		tap(false, "%s: child did not start", name);
+		cxt_tap(&ts, false, "%s: child did not start", name);
 		return;
 	}
 	close(p[0]);
-	t0 = now();
+	t0 = cxt_now();
 	for (i = 0; i < 6; i++) {	/* 300 ms into the VERIFY */
-		double s = now();
+		double s = cxt_now();
 
 		usleep(50000);
-		if (now() - s - 0.05 > over)
-			over = now() - s - 0.05;
+		if (cxt_now() - s - 0.05 > over)
+			over = cxt_now() - s - 0.05;
 	}
 	fd2 = cxt_open();
 	qret = fd2 < 0 ? fd2 : cxt_query(fd2, &q);
-	fetch_s = now();
+	fetch_s = cxt_now();
 	fret = fd2 < 0 ? fd2 : cxt_fetch(fd2, tensor, 0, 1, 4, CXLMS_OUT_PLANES, 0,
 					 tilebuf, sizeof(tilebuf), NULL, NULL);
-	fetch_s = now() - fetch_s;
+	fetch_s = cxt_now() - fetch_s;
 	if (fd2 >= 0)
 		close(fd2);
-	t1 = now();
+	t1 = cxt_now();
 	kill(pid, sig);
 	waitpid(pid, &status, 0);
-	kill_lat = now() - t1;
+	kill_lat = cxt_now() - t1;
 	printf("# %s: max oversleep of a 50 ms sleep %.3f s, QUERY %d, FETCH %d "
 	       "in %.3f s, death %.3f s after the signal (%.2f s into VERIFY; "
 	       "a whole VERIFY takes %.1f s)\n", name, over, qret, fret, fetch_s,
 	       kill_lat, t1 - t0, full);
-	tap(WIFSIGNALED(status) && WTERMSIG(status) == sig,
+	cxt_tap(&ts, WIFSIGNALED(status) && WTERMSIG(status) == sig,
 	    "%s ends a running VERIFY (child %s %d)", name,
 	    WIFSIGNALED(status) ? "killed by signal" : "exited with",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	tap(kill_lat < KILL_BOUND, "%s: the VERIFY stopped %.3f s after the signal (bound %.1f s)",
+	cxt_tap(&ts, kill_lat < KILL_BOUND, "%s: the VERIFY stopped %.3f s after the signal (bound %.1f s)",
 	    name, kill_lat, KILL_BOUND);
-	tap(over < SLEEP_BOUND && qret == 0 && fret >= 0,
+	cxt_tap(&ts, over < SLEEP_BOUND && qret == 0 && fret >= 0,
 	    "%s: other tasks ran during VERIFY (oversleep %.3f s, bound %.1f s; "
 	    "QUERY %d, FETCH %d)", name, over, SLEEP_BOUND, qret, fret);
 }
@@ -250,25 +227,25 @@ int main(int argc, char **argv)
 	}
 	printf("1..10\n");
 	rows = bytes / (COLS * 2);
-	t0 = now();
+	t0 = cxt_now();
 	ret = cxt_attach_ram(fd, bytes + (64ull << 20), 4);
 	printf("# ATTACH of a %llu MiB RAM store %.1f s\n",
-	       (unsigned long long)(bytes >> 20) + 64, now() - t0);
-	tap(!ret, "ATTACH a %llu MiB RAM store: %d", (unsigned long long)(bytes >> 20) + 64, ret);
+	       (unsigned long long)(bytes >> 20) + 64, cxt_now() - t0);
+	cxt_tap(&ts, !ret, "ATTACH a %llu MiB RAM store: %d", (unsigned long long)(bytes >> 20) + 64, ret);
 	if (ret)
 		return 1;
 	ret = build_tensor(fd, rows, &index, &n_tiles);
-	tap(!ret, "a %llu MiB BF16 tensor [%llu, %u] written and sealed: %d",
+	cxt_tap(&ts, !ret, "a %llu MiB BF16 tensor [%llu, %u] written and sealed: %d",
 	    (unsigned long long)(bytes >> 20), (unsigned long long)rows, COLS, ret);
 	if (ret)
 		return 1;
 
-	t0 = now();
+	t0 = cxt_now();
 	ret = verify(fd, index, &v);
-	full = now() - t0;
+	full = cxt_now() - t0;
 	printf("# a whole VERIFY of %u tiles: %.1f s\n", n_tiles, full);
 	/* Shorter than 3 bounds and a kill could not be told from the end. */
-	tap(!ret && v.checked == 1 && full > 3 * KILL_BOUND,
+	cxt_tap(&ts, !ret && v.checked == 1 && full > 3 * KILL_BOUND,
 	    "a whole VERIFY passes and takes %.1f s (> %.0f s, so a kill is measurable): %d",
 	    full, 3 * KILL_BOUND, ret);
 
@@ -278,9 +255,9 @@ int main(int argc, char **argv)
 	/* A killed VERIFY leaves no lock held: DETACH (a writer) gets through. */
 	ret = cxt_detach(fd);
 	ret = ret ?: cxt_dmesg_bad(line, sizeof(line));
-	tap(!ret, "DETACH; no WARNING/BUG/Oops/lockup in this boot's kernel log%s%s",
+	cxt_tap(&ts, !ret, "DETACH; no WARNING/BUG/Oops/lockup in this boot's kernel log%s%s",
 	    ret > 0 ? ": " : "", ret > 0 ? line : "");
 	close(fd);
-	printf("# verify-intr: %d passed, %d failed\n", n_test - n_fail, n_fail);
-	return n_fail ? 1 : 0;
+	printf("# verify-intr: %u passed, %u failed\n", ts.n - ts.fail, ts.fail);
+	return ts.fail ? 1 : 0;
 }

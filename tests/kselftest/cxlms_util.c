@@ -6,9 +6,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <sys/klog.h>
@@ -461,4 +463,26 @@ int cxt_ioctl_as_nobody(int fd, unsigned long cmd, void *arg)
 	    WEXITSTATUS(status) == 250)
 		return -ECHILD;
 	return -WEXITSTATUS(status);
+}
+
+void cxt_tap(struct cxt_tap *t, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %u - %s", ok ? "" : "not ", ++t->n, t->prefix ? t->prefix : "");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!ok)
+		t->fail++;
+}
+
+double cxt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

@@ -94,6 +94,20 @@ int64_t cxt_ref_size(const struct cxt_tensor *t, uint32_t tile, uint32_t bits,
 int64_t cxt_ref_fetch(const struct cxt_tensor *t, uint32_t tile, uint32_t bits,
 		      uint32_t out, uint32_t recon, void *dst, uint64_t len);
 
+/*
+ * Plain TAP for the guest programs outside the kselftest harness: one
+ * "ok N - PREFIX..." line per check, counted in @t (start @t->n at a base
+ * to continue another program's numbering).
+ */
+struct cxt_tap {
+	const char *prefix;
+	unsigned int n, fail;
+};
+void cxt_tap(struct cxt_tap *t, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+double cxt_now(void);	/* CLOCK_MONOTONIC seconds */
+
 /* Read the kernel log and report the first line that shows a kernel bug. */
 int cxt_dmesg_bad(char *line, size_t len);
 
