@@ -135,7 +135,8 @@ $(PAYLOAD): module $(KSFT_BINS) $(GUEST_BINS) $(KB_BINS) $(KB_STORES) $(KB_LLAMA
 	rm -rf $@
 	mkdir -p $@
 	cp cxlms.ko $(KSFT_BINS) $(GUEST_BINS) tests/guest/guest-run.sh \
-	   tests/guest/uring.sh tests/guest/crash.sh tests/guest/multihost-guest.sh $@/
+	   tests/guest/uring.sh tests/guest/crash.sh tests/guest/multihost-guest.sh \
+	   tests/guest/tap.sh $@/
 	mkdir -p $@/kb
 	cp $(KB_BINS) tests/guest/lib-kernel.sh $@/
 	cp -L $$($(CC) -print-file-name=libm.so.6) $@/

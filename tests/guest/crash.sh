@@ -33,10 +33,7 @@ DBG=/sys/kernel/debug/cxlms
 TMP=/tmp/crash
 mkdir -p "$TMP"
 step=${CXLMS_MODE#crash:}
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+. ./tap.sh
 
 # The kill plan: step -> store, N, torn (what it tests).
 plan() {

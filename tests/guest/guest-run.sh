@@ -22,17 +22,7 @@ esac
 boot=${CXLMS_BOOT:-1}
 start=${CXLMS_REGION_START:-}
 size=${CXLMS_REGION_SIZE:-}
-n=0
-fails=0
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-# step DESCRIPTION COMMAND...: one TAP line for one command.
-step() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
+. ./tap.sh
 
 # ksft BINARY LABEL: run a kselftest, indent its TAP, judge its exit code.
 ksft() {

@@ -19,16 +19,7 @@ size=${CXLMS_REGION_SIZE:-}
 quiet=${CXLMS_MH_QUIET:-3}
 attack=${CXLMS_MH_ATTACK:-15}
 wait=${CXLMS_MH_WAIT:-120}
-n=0
-fails=0
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-step() {
-	d=$1
-	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
+. ./tap.sh
 
 # run_tap BINARY ARGS...: the binary prints its own TAP lines numbered from
 # $n + 1 (--tap-base); take them into the count.
