@@ -27,18 +27,33 @@ apt_update_once() {
 
 # Install the Debian packages among "$@" that are not installed yet; no apt
 # at all when every one is there.  --no-install-recommends: headless tools.
-install_missing() {
-	local p status missing=()
+missing_pkgs() {
+	local p status
 
 	for p in "$@"; do
 		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-		[ "$status" = installed ] || missing+=("$p")
+		[ "$status" = installed ] || printf '%s\n' "$p"
 	done
+}
+
+# Parallel make runs several of these at once: apt takes its locks without
+# waiting, so installs queue on one lock of ours and look again once they
+# hold it (the one before may have installed the same packages).
+install_missing() {
+	local missing
+
+	mapfile -t missing < <(missing_pkgs "$@")
 	[ "${#missing[@]}" -eq 0 ] && return 0
-	log "installing: ${missing[*]}"
-	apt_update_once
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >&2
+	exec {apt_lock}>/run/lock/cxlms-apt.lock
+	flock "$apt_lock"
+	mapfile -t missing < <(missing_pkgs "$@")
+	if [ "${#missing[@]}" -gt 0 ]; then
+		log "installing: ${missing[*]}"
+		apt_update_once
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${missing[@]}" >&2
+	fi
+	exec {apt_lock}>&-
 }
 
 # The guest kernel release, e.g. 6.1.0-56-amd64: the cached one if a build
