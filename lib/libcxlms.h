@@ -788,10 +788,10 @@ int cxlms_gemm(struct cxlms_store *store, struct cxlms_tensor *t,
 
 /* --- views: the store mapped at k bits for plain loads (LIBCXLMS_1.3) -- */
 
-/* cxlms_view_opts.layout (the bytes: docs/design.md, "Views on the file backend") */
-#define CXLMS_VIEW_PACKED	1	/* cxlms_fetch() PACKED output per tile slot */
-#define CXLMS_VIEW_INT8		2	/* INT8 tensors: s8 per element, then scales */
-#define CXLMS_VIEW_INT16	3	/* BF16/FP16 tensors: the 16-bit pattern per element */
+/*
+ * cxlms_view_opts.layout: CXLMS_VIEW_PACKED, _INT8, _INT16 of <linux/cxlms.h>
+ * (the bytes: docs/format.md, "Views")
+ */
 /* cxlms_view_opts.flags */
 #define CXLMS_VIEW_EAGER	(1u << 0)	/* decode all at map time, no userfaultfd */
 

@@ -46,25 +46,23 @@
 
 #include "private.h"
 #include "policy.h"
+#include "view_layout.h"
+
+#define VIEW_ALIGN	CXLMS_VIEW_ALIGN
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY	1
 #endif
 
-/* Section alignment of the layout; also the page size served. */
-#define VIEW_ALIGN	4096u
 /* userfaultfd: bytes filled ahead of a sequential scan's fault. */
 #define VIEW_READAHEAD	(4u << 20)
 
 enum view_mode { VIEW_MODE_UFFD, VIEW_MODE_EAGER };
 
-/* One tensor of the view. */
+/* One tensor of the view: its section (the codec's layout rule). */
 struct vsec {
 	struct cxlms_tensor *t;
-	struct cxlms_view_tensor info;	/* offsets from the view's start */
-	unsigned int out;		/* CXLMS_OUT_PACKED or CXLMS_OUT_INT */
-	unsigned int width;		/* INT: bytes per element; PACKED: 0 */
-	unsigned int min_bits;		/* lowest k the layout serves */
+	struct cxlms_view_sec vs;
 	uint8_t *filled;		/* per tile: bits in memory, 0 = none */
 };
 
@@ -97,108 +95,13 @@ struct cxlms_view {
 	bool thread_started;
 };
 
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-	return (v + a - 1) / a * a;
-}
+/* --- geometry: the codec's (view_layout.h), units listed once -------- */
 
-/* --- geometry ----------------------------------------------------------- */
-
-/*
- * Can @t be viewed in @layout at @bits?  Sets the fetch output, element
- * width and the lowest bits the layout serves.  -EINVAL layout not for
- * this format; -EOPNOTSUPP bits the format cannot serve so.
- */
-static int sec_check(struct cxlms_tensor *t, unsigned int layout,
-		     unsigned int bits, unsigned int recon, struct vsec *sec)
-{
-	unsigned int fmt = t->d.fmt, planes = cxlms_fmt_planes(fmt), k;
-	int64_t n;
-
-	switch (layout) {
-	case CXLMS_VIEW_PACKED:
-		sec->out = CXLMS_OUT_PACKED;
-		sec->width = 0;
-		break;
-	case CXLMS_VIEW_INT8:
-		if (fmt != CXLMS_FMT_INT8)
-			return -EINVAL;
-		sec->out = CXLMS_OUT_INT;
-		sec->width = 1;
-		break;
-	case CXLMS_VIEW_INT16:
-		if (fmt != CXLMS_FMT_BF16 && fmt != CXLMS_FMT_FP16)
-			return -EINVAL;
-		sec->out = CXLMS_OUT_INT;
-		sec->width = 2;
-		break;
-	default:
-		return -EINVAL;
-	}
-	/* The codec's rule (cxlms_fetch_layout) decides, not a copy of it. */
-	sec->min_bits = 0;
-	for (k = 1; k <= planes; k++) {
-		if (cxlms_fetch_size(t, 0, 1, k, sec->out, recon) >= 0) {
-			sec->min_bits = k;
-			break;
-		}
-	}
-	if (!sec->min_bits)
-		return -EOPNOTSUPP;
-	if (bits == CXLMS_BITS_POLICY)
-		return 0;
-	n = cxlms_fetch_size(t, 0, 1, bits, sec->out, recon);
-	return n < 0 ? (int)n : 0;
-}
-
-/* Section size and offsets (relative to the section) of @sec. */
-static void sec_layout(struct vsec *sec, unsigned int bits, unsigned int recon)
-{
-	struct cxlms_tensor *t = sec->t;
-	struct cxlms_view_tensor *vi = &sec->info;
-	unsigned int b = bits == CXLMS_BITS_POLICY ? cxlms_fmt_planes(t->d.fmt) : bits;
-
-	memset(vi, 0, sizeof(*vi));
-	if (sec->out == CXLMS_OUT_PACKED) {
-		/* Tile 0 is a full tile (or the only one): the largest slot. */
-		vi->tile_stride = align_up((uint64_t)cxlms_fetch_size(t, 0, 1, b,
-						sec->out, recon), VIEW_ALIGN);
-		vi->len = vi->tile_stride * t->d.n_tiles;
-		return;
-	}
-	vi->data_len = t->d.rows * t->d.cols * sec->width;
-	vi->len = align_up(vi->data_len, VIEW_ALIGN);
-	if (t->d.fmt == CXLMS_FMT_INT8) {
-		vi->scales_off = vi->len;
-		vi->scales_len = t->d.rows * t->layout.groups_per_row * 2ull;
-		vi->len = align_up(vi->scales_off + vi->scales_len, VIEW_ALIGN);
-	}
-}
-
-static int add_unit(struct cxlms_view *v, unsigned int *cap, uint64_t lo,
-		    uint64_t hi, unsigned int sec, unsigned int t0,
-		    unsigned int t1)
+static int add_unit(struct cxlms_view *v, unsigned int *cap,
+		    const struct cxlms_view_unit *cu, unsigned int sec)
 {
 	struct vunit *u;
 
-	lo = lo / VIEW_ALIGN * VIEW_ALIGN;
-	hi = align_up(hi, VIEW_ALIGN);
-	if (lo >= hi)
-		return 0;
-	/* Overlaps the previous unit (a shared page): one unit. */
-	if (v->n_units) {
-		u = &v->units[v->n_units - 1];
-		if (u->sec == sec && lo < u->hi) {
-			if (hi > u->hi)
-				u->hi = hi;
-			if (t1 > t0) {
-				if (u->t1 == u->t0)
-					u->t0 = t0;
-				u->t1 = t1;
-			}
-			return 0;
-		}
-	}
 	if (v->n_units == *cap) {
 		unsigned int ncap = *cap ? *cap * 2 : 64;
 		struct vunit *nu = realloc(v->units, ncap * sizeof(*nu));
@@ -209,43 +112,29 @@ static int add_unit(struct cxlms_view *v, unsigned int *cap, uint64_t lo,
 		*cap = ncap;
 	}
 	u = &v->units[v->n_units++];
-	*u = (struct vunit){ .lo = lo, .hi = hi, .sec = sec, .t0 = t0, .t1 = t1 };
+	*u = (struct vunit){ .lo = cu->lo, .hi = cu->hi, .sec = sec,
+			     .t0 = cu->t0, .t1 = cu->t1 };
 	return 0;
 }
 
 static int build_units(struct cxlms_view *v)
 {
-	unsigned int cap = 0, i, tile;
+	unsigned int cap = 0, i;
 	int rc;
 
 	for (i = 0; i < v->n_secs; i++) {
-		struct vsec *sec = &v->secs[i];
-		const struct cxlms_view_tensor *vi = &sec->info;
-		struct cxlms_tensor *t = sec->t;
-		uint64_t e0 = 0;
+		const struct cxlms_view_sec *vs = &v->secs[i].vs;
+		struct cxlms_view_unit cu;
+		uint64_t pos;
 
-		for (tile = 0; tile < t->d.n_tiles; tile++) {
-			uint64_t lo, hi;
-
-			if (sec->out == CXLMS_OUT_PACKED) {
-				lo = vi->off + tile * vi->tile_stride;
-				hi = lo + vi->tile_stride;
-			} else {
-				uint32_t ne = cxlms_dirent_tile_elems(&t->d, tile);
-
-				lo = vi->data_off + e0 * sec->width;
-				hi = lo + (uint64_t)ne * sec->width;
-				e0 += ne;
-			}
-			rc = add_unit(v, &cap, lo, hi, i, tile, tile + 1);
+		for (pos = vs->off; pos < vs->off + vs->len; pos = cu.hi) {
+			rc = cxlms_view_unit_at(&v->secs[i].t->d, vs, pos, &cu);
+			if (rc)
+				return rc;
+			rc = add_unit(v, &cap, &cu, i);
 			if (rc)
 				return rc;
 		}
-		/* Scales and padding: the same at every k. */
-		rc = add_unit(v, &cap, vi->data_off + vi->data_len,
-			      vi->off + vi->len, i, 0, 0);
-		if (rc)
-			return rc;
 	}
 	for (i = 0; i < v->n_units; i++)
 		if (v->units[i].hi - v->units[i].lo > v->max_unit)
@@ -277,7 +166,7 @@ static struct vunit *find_unit(struct cxlms_view *v, uint64_t off)
 static int resolve_bits(struct cxlms_view *v, struct vsec *sec, unsigned int t0,
 			unsigned int t1, uint8_t *bits)
 {
-	unsigned int planes = cxlms_fmt_planes(sec->t->d.fmt), i;
+	unsigned int i;
 	int rc;
 
 	if (v->bits != CXLMS_BITS_POLICY) {
@@ -288,24 +177,9 @@ static int resolve_bits(struct cxlms_view *v, struct vsec *sec, unsigned int t0,
 	if (rc)
 		return rc;
 	/* A map may ask for fewer bits than an INT view can hold a value in. */
-	for (i = 0; i < t1 - t0; i++) {
-		if (bits[i] < sec->min_bits)
-			bits[i] = (uint8_t)sec->min_bits;
-		if (bits[i] > planes)
-			bits[i] = (uint8_t)planes;
-	}
+	for (i = 0; i < t1 - t0; i++)
+		bits[i] = (uint8_t)cxlms_view_clamp_bits(&sec->vs, bits[i]);
 	return 0;
-}
-
-/* Copy [src_lo, src_lo + n) of view bytes into the unit buffer, clipped. */
-static void put(const struct vunit *u, uint8_t *dst, uint64_t at,
-		const void *src, uint64_t n)
-{
-	uint64_t lo = at > u->lo ? at : u->lo;
-	uint64_t hi = at + n < u->hi ? at + n : u->hi;
-
-	if (lo < hi)
-		memcpy(dst + (lo - u->lo), (const uint8_t *)src + (lo - at), hi - lo);
 }
 
 /*
@@ -317,8 +191,10 @@ static int fill_unit(struct cxlms_view *v, const struct vunit *u, uint8_t *dst,
 		     uint8_t *bits_out)
 {
 	struct vsec *sec = &v->secs[u->sec];
-	const struct cxlms_view_tensor *vi = &sec->info;
+	const struct cxlms_view_sec *vs = &sec->vs;
 	struct cxlms_tensor *t = sec->t;
+	struct cxlms_view_unit cu = { .lo = u->lo, .hi = u->hi };
+	uint64_t at, len, toff;
 	unsigned int tile;
 	int rc;
 
@@ -330,40 +206,29 @@ static int fill_unit(struct cxlms_view *v, const struct vunit *u, uint8_t *dst,
 	}
 	for (tile = u->t0; tile < u->t1; tile++) {
 		unsigned int k = bits_out[tile - u->t0];
-		int64_t n = cxlms_fetch(v->s, t, tile, k, sec->out, v->recon,
+		int64_t n = cxlms_fetch(v->s, t, tile, k, vs->out, v->recon,
 					v->tile_buf, v->tile_buf_len);
-		uint64_t at;
 
 		if (n < 0)
 			return (int)n;
-		if (sec->out == CXLMS_OUT_PACKED) {
-			put(u, dst, vi->off + tile * vi->tile_stride, v->tile_buf,
-			    (uint64_t)n);
-		} else {
-			uint64_t first = (uint64_t)tile * t->d.tile_rows * t->d.cols;
-
-			at = vi->data_off + first * sec->width;
-			put(u, dst, at, v->tile_buf,
-			    (uint64_t)cxlms_dirent_tile_elems(&t->d, tile) * sec->width);
-		}
+		rc = cxlms_view_tile_dst(&t->d, vs, tile, k, &at, &len);
+		if (rc)
+			return rc;
+		cxlms_view_put(&cu, dst, at, v->tile_buf, len);
 	}
 	/* Scales straight from the tiles: they do not depend on k. */
-	if (vi->scales_len && u->hi > vi->scales_off &&
-	    u->lo < vi->scales_off + vi->scales_len) {
-		uint64_t row_bytes = t->layout.groups_per_row * 2ull;
-
+	if (vs->scales_len && u->hi > vs->scales_off &&
+	    u->lo < vs->scales_off + vs->scales_len) {
 		for (tile = 0; tile < t->d.n_tiles; tile++) {
-			struct cxlms_tile_span sp;
-			struct cxlms_tile_layout l;
 			const uint8_t *tp;
 
-			if (cxlms_dirent_tile(&t->d, tile, &sp, &l))
-				return -EINVAL;
+			rc = cxlms_view_tile_scales(&t->d, vs, tile, &at, &len, &toff);
+			if (rc)
+				return rc;
 			tp = v->s->ops->tile_map(v->s, t, tile);
 			if (!tp)
 				return -EIO;
-			put(u, dst, vi->scales_off + sp.first_row * row_bytes,
-			    tp + l.scales_off, (uint64_t)sp.rows * row_bytes);
+			cxlms_view_put(&cu, dst, at, tp + toff, len);
 		}
 	}
 	return 0;
@@ -584,7 +449,7 @@ static uint8_t *map_huge(uint64_t len)
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	a = (uint8_t *)align_up((uintptr_t)p, HUGE_ALIGN);
+	a = (uint8_t *)(((uintptr_t)p + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1));
 	if (a > p)
 		munmap(p, a - p);
 	if (a + len < p + span)
@@ -706,27 +571,21 @@ static int view_setup(struct cxlms_view *v, struct cxlms_tensor *only)
 	for (i = 0; i < n; i++) {
 		struct cxlms_tensor *t = only ? only : &s->tensors[i];
 		struct vsec *sec = &v->secs[v->n_secs];
-		unsigned int b;
 		int64_t tb;
 
 		sec->t = t;
-		rc = sec_check(t, v->layout, v->bits, v->recon, sec);
+		rc = cxlms_view_sec_init(&t->d, v->layout, v->bits, v->recon,
+					 off, &sec->vs);
 		if (rc) {
 			if (only)
 				return rc;
 			continue;	/* the store's view leaves it out */
 		}
-		sec_layout(sec, v->bits, v->recon);
-		sec->info.off = off;
-		sec->info.data_off += off;
-		if (sec->info.scales_len)
-			sec->info.scales_off += off;
-		off += sec->info.len;
+		off += sec->vs.len;
 		sec->filled = calloc(t->d.n_tiles, 1);
 		if (!sec->filled)
 			return -ENOMEM;
-		b = v->bits == CXLMS_BITS_POLICY ? cxlms_fmt_planes(t->d.fmt) : v->bits;
-		tb = cxlms_fetch_size(t, 0, 1, b, sec->out, v->recon);
+		tb = cxlms_fetch_size(t, 0, 1, sec->vs.bits, sec->vs.out, v->recon);
 		if (tb < 0)
 			return (int)tb;
 		if ((size_t)tb > v->tile_buf_len)
@@ -861,7 +720,13 @@ int cxlms_view_get_tensor(struct cxlms_view *v, struct cxlms_tensor *t,
 	if (!sec)
 		return -ENOENT;
 	if (info)
-		*info = sec->info;
+		*info = (struct cxlms_view_tensor){
+			.off = sec->vs.off, .len = sec->vs.len,
+			.tile_stride = sec->vs.tile_stride,
+			.data_off = sec->vs.data_off, .data_len = sec->vs.data_len,
+			.scales_off = sec->vs.scales_off,
+			.scales_len = sec->vs.scales_len,
+		};
 	return 0;
 }
 

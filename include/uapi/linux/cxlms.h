@@ -131,7 +131,7 @@
 /* Type byte of the cxlms ioctls (free in ioctl-number.rst of Linux 6.1). */
 #define CXLMS_IOC_TYPE		0xC5
 /* Bumped when commands or fields are added; userspace reads it by QUERY. */
-#define CXLMS_ABI_REVISION	3
+#define CXLMS_ABI_REVISION	4
 
 /* Command numbers: only ever grow, never reused. */
 #define CXLMS_CMD_QUERY		0x00
@@ -148,6 +148,9 @@
 #define CXLMS_CMD_SET_MAP	0x0a
 #define CXLMS_CMD_SET_CONTEXT	0x0b
 #define CXLMS_CMD_GET_MAP	0x0c
+/* Revision 4: precision alias windows (see "views" below). */
+#define CXLMS_CMD_VIEW_CREATE	0x0d
+#define CXLMS_CMD_VIEW_DESTROY	0x0e
 
 /**
  * struct cxlms_ioc_hdr - first 8 bytes of every cxlms ioctl struct
@@ -177,6 +180,7 @@ struct cxlms_ioc_hdr {
 #define CXLMS_CAP_STATS_RESET	(1ull << 3)	/* CXLMS_STATS_RESET */
 #define CXLMS_CAP_POLICY	(1ull << 4)	/* precision maps, FETCH with CXLMS_BITS_POLICY */
 #define CXLMS_CAP_SHORT_TAIL	(1ull << 5)	/* TENSOR_CREATE takes CXLMS_CREATE_SHORT_TAIL */
+#define CXLMS_CAP_VIEWS		(1ull << 6)	/* VIEW_CREATE, VIEW_DESTROY, mmap of views */
 
 /* cxlms_ioc_query.backing */
 #define CXLMS_BACKING_NONE	0	/* no store attached */
@@ -518,6 +522,12 @@ struct cxlms_ioc_fetch {
  * @out_bytes: output: bytes written to callers
  * @media_errors: output (revision 3): media reads that failed with poison
  *	(requests that returned -EIO); device-wide, whatever @tensor is
+ * @view_faults: output (revision 4): page faults on views served
+ * @view_fills: output (revision 4): view fill units decoded (each tile of
+ *	a unit is also counted in @fetches and the byte counters, like a
+ *	FETCH of it)
+ * @view_pages: output (revision 4): view pages resident now (a gauge,
+ *	device-wide; reset leaves it)
  */
 struct cxlms_ioc_stats {
 	__u32 size;
@@ -529,6 +539,9 @@ struct cxlms_ioc_stats {
 	__aligned_u64 side_bytes;
 	__aligned_u64 out_bytes;
 	__aligned_u64 media_errors;
+	__aligned_u64 view_faults;
+	__aligned_u64 view_fills;
+	__aligned_u64 view_pages;
 };
 
 /**
@@ -746,5 +759,109 @@ struct cxlms_ioc_get_map {
 #define CXLMS_IOC_SET_MAP	CXLMS_IOC_SZ(CXLMS_CMD_SET_MAP, struct cxlms_ioc_set_map)
 #define CXLMS_IOC_SET_CONTEXT	CXLMS_IOC_SZ(CXLMS_CMD_SET_CONTEXT, struct cxlms_ioc_set_context)
 #define CXLMS_IOC_GET_MAP	CXLMS_IOC_SZ(CXLMS_CMD_GET_MAP, struct cxlms_ioc_get_map)
+
+/**
+ * DOC: views (revision 4)
+ * A view is a tensor, or every tensor of the store a layout serves, seen at
+ * k bits (or at each tile's bits in the fd's context) in one of the layouts
+ * below; docs/format.md "Views" gives its bytes, so an engine computes
+ * addresses without asking.  VIEW_CREATE returns an mmap offset; mmap() of
+ * the device at that offset maps the view read-only and shared.  A page
+ * fault decodes the fill unit (the whole tiles) holding the page from the
+ * top k planes, at one k per tile, and maps the unit's pages at once.  The
+ * pages are a cache: the kernel may drop them under memory pressure, and
+ * loads decode them again.  A CXLMS_BITS_POLICY view follows the maps:
+ * SET_MAP, and SET_CONTEXT on the fd that created it, unmap every tile
+ * whose bits changed, so the next load decodes it at the new bits.
+ * Views belong to the fd that created them (mmap through another open of
+ * the device: -EINVAL) and live until VIEW_DESTROY or close, and while
+ * mapped.  DETACH fails with -EBUSY while any view of the store is mapped.
+ */
+/* Layouts (struct cxlms_ioc_view_create.layout) */
+#define CXLMS_VIEW_PACKED	1	/* per tile a slot with FETCH's PACKED output */
+#define CXLMS_VIEW_INT8		2	/* INT8 tensors: s8 per element, then scales */
+#define CXLMS_VIEW_INT16	3	/* BF16/FP16 tensors: the 16-bit pattern per element */
+
+/* Views one fd may hold at once (VIEW_CREATE: -EMFILE beyond). */
+#define CXLMS_VIEWS_PER_FD	256
+
+/**
+ * struct cxlms_ioc_view_section - where one tensor lies in a view, bytes
+ * from the view's start (docs/format.md "Views")
+ * @tensor: tensor index
+ * @pad: zero
+ * @off, @len: the tensor's section, 4096-byte aligned
+ * @tile_stride: PACKED: bytes between tile slots; INT layouts: 0
+ * @data_off, @data_len: INT layouts: the elements, row-major
+ * @scales_off, @scales_len: INT8 layout: every row's fp16 group scales
+ */
+struct cxlms_ioc_view_section {
+	__u32 tensor;
+	__u32 pad;
+	__aligned_u64 off;
+	__aligned_u64 len;
+	__aligned_u64 tile_stride;
+	__aligned_u64 data_off;
+	__aligned_u64 data_len;
+	__aligned_u64 scales_off;
+	__aligned_u64 scales_len;
+};
+
+/**
+ * struct cxlms_ioc_view_create - CXLMS_IOC_VIEW_CREATE: define a view
+ * @size: sizeof(struct cxlms_ioc_view_create)
+ * @flags: must be 0
+ * @tensor: a sealed tensor (-EBUSY unsealed), or CXLMS_TENSOR_ALL: every
+ *	sealed tensor the layout and bits serve, in index order (-EOPNOTSUPP
+ *	if none)
+ * @layout: CXLMS_VIEW_*
+ * @bits: 1..planes, or CXLMS_BITS_POLICY: each tile at the bits the fd's
+ *	context assigns when it is decoded (-ENODATA without maps)
+ * @recon: CXLMS_RECON_*, as for FETCH
+ * @sec_count: in: entries @sections has room for; out: entries written
+ * @sec_total: output: sections in the view
+ * @sec_size: sizeof(struct cxlms_ioc_view_section) of the caller, a
+ *	multiple of 8, at least the first revision's; 0 if @sec_count is 0
+ * @pad: zero
+ * @sections: user pointer to @sec_count entries of @sec_size bytes
+ * @offset: output: the mmap offset of the view (page aligned)
+ * @length: output: bytes of the view (page aligned)
+ * @reserved: zero
+ * -EINVAL a layout the tensor's format does not have, bad fields;
+ * -EOPNOTSUPP bits the layout cannot serve (an INT16 view needs the sign
+ * and exponent: BF16 k >= 9, FP16 k >= 6); -EMFILE CXLMS_VIEWS_PER_FD.
+ */
+struct cxlms_ioc_view_create {
+	__u32 size;
+	__u32 flags;
+	__u32 tensor;
+	__u32 layout;
+	__u32 bits;
+	__u32 recon;
+	__u32 sec_count;
+	__u32 sec_total;
+	__u32 sec_size;
+	__u32 pad;
+	__aligned_u64 sections;
+	__aligned_u64 offset;
+	__aligned_u64 length;
+	__aligned_u64 reserved[2];
+};
+
+/**
+ * struct cxlms_ioc_view_destroy - CXLMS_IOC_VIEW_DESTROY: forget a view of
+ * this fd; mappings of it stay valid until munmap.  -ENOENT unknown offset.
+ * @size: sizeof(struct cxlms_ioc_view_destroy)
+ * @flags: must be 0
+ * @offset: the view's mmap offset, as VIEW_CREATE returned it
+ */
+struct cxlms_ioc_view_destroy {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 offset;
+};
+
+#define CXLMS_IOC_VIEW_CREATE	CXLMS_IOC_SZ(CXLMS_CMD_VIEW_CREATE, struct cxlms_ioc_view_create)
+#define CXLMS_IOC_VIEW_DESTROY	CXLMS_IOC_SZ(CXLMS_CMD_VIEW_DESTROY, struct cxlms_ioc_view_destroy)
 
 #endif /* _UAPI_LINUX_CXLMS_H */
