@@ -131,7 +131,7 @@
 /* Type byte of the cxlms ioctls (free in ioctl-number.rst of Linux 6.1). */
 #define CXLMS_IOC_TYPE		0xC5
 /* Bumped when commands or fields are added; userspace reads it by QUERY. */
-#define CXLMS_ABI_REVISION	4
+#define CXLMS_ABI_REVISION	3
 
 /* Command numbers: only ever grow, never reused. */
 #define CXLMS_CMD_QUERY		0x00
@@ -148,7 +148,7 @@
 #define CXLMS_CMD_SET_MAP	0x0a
 #define CXLMS_CMD_SET_CONTEXT	0x0b
 #define CXLMS_CMD_GET_MAP	0x0c
-/* Revision 4: precision alias windows (see "views" below). */
+/* Revision 4 (declared; the module does not serve them yet): views, see below. */
 #define CXLMS_CMD_VIEW_CREATE	0x0d
 #define CXLMS_CMD_VIEW_DESTROY	0x0e
 
