@@ -24,6 +24,9 @@
  *   cxlms_dev.map_lock      mutex: SET_MAP and DETACH swapping the maps
  *                           (readers use RCU + a reference, policy.c)
  *   cxlms_file.ctx_lock     spinlock: the fd's context name
+ * Views (view.c): mmap_lock or attach_lock -> cxlms_dev.view_lock (the view
+ * list, mapped counts) -> the view's lock (its pages) -> the core's
+ * i_mmap_rwsem and page table locks.
  */
 #ifndef CXLMS_DRV_H
 #define CXLMS_DRV_H
@@ -33,7 +36,9 @@
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
+#include <linux/shrinker.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 #include "bitplane.h"
 #include "store_format.h"
@@ -118,6 +123,16 @@ struct cxlms_dev {
 	 */
 	u32 crash_after_meta_writes;
 	u32 crash_torn;
+	/* Views (view.c): every live view of every fd, oldest first. */
+	struct mutex view_lock;
+	struct list_head views;
+	unsigned long view_next_pgoff;	/* next mmap offset, in pages */
+	atomic64_t view_faults;
+	atomic64_t view_fills;
+	atomic64_t view_pages;		/* resident, a gauge */
+	struct shrinker view_shrinker;
+	struct work_struct view_reclaim;
+	atomic_long_t view_reclaim_target;
 };
 
 struct cxlms_file {
@@ -132,6 +147,9 @@ struct cxlms_file {
 	/* Tile bytes read from the media (machine-check safe), then decoded. */
 	void *stage;
 	size_t stage_len;
+	/* The open file's mapping (views' pages live there), views it holds. */
+	struct address_space *mapping;
+	u32 n_views;			/* under cxlms_dev.view_lock */
 };
 
 /* ioctl.c: the one validation path, shared by ioctl and uring_cmd */
@@ -177,6 +195,17 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 		struct cxlms_ioc_fetch *f, bool nowait);
 void cxlms_counters_read(struct cxlms_counters *c, struct cxlms_ioc_stats *st,
 			 bool reset);
+void cxlms_counters_add(struct cxlms_counters *c,
+			const struct cxlms_fetch_layout *fl, u32 bits, u64 out);
+void cxlms_counters_merge(struct cxlms_counters *c,
+			  struct cxlms_counters *add);
+/*
+ * Copy what a fetch of @bits planes reads of tile @tile (@fl: its fetch
+ * layout) from the media into @stage at the tile's offsets; 0 or -EIO.
+ */
+int cxlms_stage_tile(struct cxlms_store *s, const struct cxlms_tensor *t,
+		     u32 tile, u32 bits, const struct cxlms_fetch_layout *fl,
+		     u8 *stage);
 void cxlms_file_release_bounce(struct cxlms_file *cf);
 
 /* policy.c: precision maps; checks run in cmd_prepare(), no state */
@@ -195,5 +224,24 @@ int cxlms_policy_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 		       struct cxlms_ioc_fetch *f, bool nowait);
 /* Forget the maps (DETACH, module exit). */
 void cxlms_policy_drop(struct cxlms_dev *dev);
+/* Bits the fd's context gives tiles [@t0, @t0 + @n) of @tensor now. */
+int cxlms_policy_tile_bits(struct cxlms_file *cf, u32 tensor, u32 t0, u32 n,
+			   u8 *bits);
+
+/* view.c: precision alias windows */
+struct vm_area_struct;
+int cxlms_views_init(struct cxlms_dev *dev);
+void cxlms_views_exit(struct cxlms_dev *dev);
+int cxlms_view_check_create(struct cxlms_ioc_view_create *c);
+/* Called with attach_lock held for read; drops it around the user copy. */
+int cxlms_view_create(struct cxlms_file *cf, struct cxlms_store *s,
+		      struct cxlms_ioc_view_create *c);
+int cxlms_view_destroy(struct cxlms_file *cf, struct cxlms_ioc_view_destroy *d);
+int cxlms_view_mmap(struct file *file, struct vm_area_struct *vma);
+void cxlms_views_release(struct cxlms_file *cf);
+/* With attach_lock held for write: -EBUSY while a view is mapped. */
+int cxlms_views_detach(struct cxlms_dev *dev);
+/* After SET_MAP (@cf NULL) or @cf's SET_CONTEXT. */
+void cxlms_views_policy_changed(struct cxlms_dev *dev, struct cxlms_file *cf);
 
 #endif /* CXLMS_DRV_H */

@@ -30,8 +30,8 @@
 
 #include "cxlms_drv.h"
 
-static void counters_add(struct cxlms_counters *c,
-			 const struct cxlms_fetch_layout *fl, u32 bits, u64 out)
+void cxlms_counters_add(struct cxlms_counters *c,
+			const struct cxlms_fetch_layout *fl, u32 bits, u64 out)
 {
 	u32 p;
 
@@ -42,8 +42,8 @@ static void counters_add(struct cxlms_counters *c,
 	atomic64_add(out, &c->out_bytes);
 }
 
-static void counters_merge(struct cxlms_counters *c,
-			   struct cxlms_counters *add)
+void cxlms_counters_merge(struct cxlms_counters *c,
+			  struct cxlms_counters *add)
 {
 	u32 p;
 
@@ -110,9 +110,9 @@ static int buf_reserve(void **buf, size_t *cur, size_t len, bool nowait)
  * the same offsets as in the tile: planes 0..bits-1, the scales and the
  * table.  The one place that knows which tile bytes a fetch touches.
  */
-static int stage_tile(struct cxlms_store *s, const struct cxlms_tensor *t,
-		      u32 tile, u32 bits, const struct cxlms_fetch_layout *fl,
-		      u8 *stage)
+int cxlms_stage_tile(struct cxlms_store *s, const struct cxlms_tensor *t,
+		     u32 tile, u32 bits, const struct cxlms_fetch_layout *fl,
+		     u8 *stage)
 {
 	struct cxlms_tile_layout tl;	/* a short last tile has its own */
 	const struct cxlms_tile_layout *l = &tl;
@@ -249,7 +249,7 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 		tile = f->tile_first + i;
 		n = cxlms_dirent_tile_elems(&t->d, tile);
 		cxlms_fetch_layout(&t->g, n, f->bits, f->out, f->recon, &fl);
-		ret = stage_tile(s, t, tile, f->bits, &fl, cf->stage);
+		ret = cxlms_stage_tile(s, t, tile, f->bits, &fl, cf->stage);
 		if (ret)
 			break;
 		len = cxlms_fetch_tile(cf->stage, &t->g, n, f->bits, f->out,
@@ -258,7 +258,7 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 			ret = len;
 			break;
 		}
-		counters_add(&sum, &fl, f->bits, len);
+		cxlms_counters_add(&sum, &fl, f->bits, len);
 		read += fl.read_planes * f->bits + fl.read_side;
 		ret = copy_out(dev, gen, dst + written, cf->bounce, len, nowait);
 		if (ret)
@@ -271,8 +271,8 @@ int cxlms_fetch(struct cxlms_file *cf, struct cxlms_store *s,
 	}
 	if (ret == -EAGAIN || ret == -ESTALE)
 		return ret;	/* nothing counted; the store may be gone */
-	counters_merge(&t->stats, &sum);
-	counters_merge(&dev->stats, &sum);
+	cxlms_counters_merge(&t->stats, &sum);
+	cxlms_counters_merge(&dev->stats, &sum);
 	f->bytes_written = written;
 	f->bytes_read = read;
 	if (read && !nowait) {

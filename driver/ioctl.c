@@ -28,6 +28,8 @@ union cxlms_ioc_buf {
 	struct cxlms_ioc_set_map set_map;
 	struct cxlms_ioc_set_context set_context;
 	struct cxlms_ioc_get_map get_map;
+	struct cxlms_ioc_view_create view_create;
+	struct cxlms_ioc_view_destroy view_destroy;
 };
 
 struct cxlms_ioctl_op {
@@ -193,6 +195,11 @@ static int check_get_map(union cxlms_ioc_buf *u)
 	return cxlms_policy_check_get_map(&u->get_map);
 }
 
+static int check_view_create(union cxlms_ioc_buf *u)
+{
+	return cxlms_view_check_create(&u->view_create);
+}
+
 /* --- handlers ---------------------------------------------------------- */
 
 static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u,
@@ -209,6 +216,10 @@ static int do_attach(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 static int do_detach(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 			bool nowait)
 {
+	int ret = cxlms_views_detach(cf->dev);
+
+	if (ret)
+		return ret;	/* a view is mapped: its pages need the store */
 	/* Maps describe this store's directory: they go with it. */
 	cxlms_policy_drop(cf->dev);
 	cxlms_store_detach(cf->dev);
@@ -247,18 +258,27 @@ static int do_fetch(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 	return cxlms_fetch(cf, cf->dev->store, &u->fetch, nowait);
 }
 
+static u64 counter_read(atomic64_t *c, bool reset)
+{
+	return reset ? atomic64_xchg(c, 0) : atomic64_read(c);
+}
+
 static int do_stats(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 			bool nowait)
 {
 	struct cxlms_ioc_stats *st = &u->stats;
 	bool reset = st->flags & CXLMS_STATS_RESET;
+	bool all = st->tensor == CXLMS_TENSOR_ALL;
 	struct cxlms_tensor *t;
 
 	if (reset && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	st->media_errors = reset ? atomic64_xchg(&cf->dev->media_errors, 0) :
-				   atomic64_read(&cf->dev->media_errors);
-	if (st->tensor == CXLMS_TENSOR_ALL) {
+	/* Device-wide counters: reported always, reset only with the device's. */
+	st->media_errors = counter_read(&cf->dev->media_errors, reset && all);
+	st->view_faults = counter_read(&cf->dev->view_faults, reset && all);
+	st->view_fills = counter_read(&cf->dev->view_fills, reset && all);
+	st->view_pages = atomic64_read(&cf->dev->view_pages);
+	if (all) {
 		cxlms_counters_read(&cf->dev->stats, st, reset);
 		return 0;
 	}
@@ -280,19 +300,39 @@ static int do_verify(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 static int do_set_map(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 			bool nowait)
 {
-	return cxlms_policy_set_map(cf, cf->dev->store, &u->set_map);
+	int ret = cxlms_policy_set_map(cf, cf->dev->store, &u->set_map);
+
+	if (!ret)
+		cxlms_views_policy_changed(cf->dev, NULL);
+	return ret;
 }
 
 static int do_set_context(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 			bool nowait)
 {
-	return cxlms_policy_set_context(cf, &u->set_context);
+	int ret = cxlms_policy_set_context(cf, &u->set_context);
+
+	if (!ret)
+		cxlms_views_policy_changed(cf->dev, cf);
+	return ret;
 }
 
 static int do_get_map(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 			bool nowait)
 {
 	return cxlms_policy_get_map(cf, cf->dev->store, &u->get_map);
+}
+
+static int do_view_create(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			  bool nowait)
+{
+	return cxlms_view_create(cf, cf->dev->store, &u->view_create);
+}
+
+static int do_view_destroy(struct cxlms_file *cf, union cxlms_ioc_buf *u,
+			   bool nowait)
+{
+	return cxlms_view_destroy(cf, &u->view_destroy);
 }
 
 #define OP(nr, type, flg, adm, store, fnc, chk)				\
@@ -350,6 +390,10 @@ static const struct cxlms_ioctl_op cxlms_ops[] = {
 	   do_set_context, check_set_context),
 	OP(CXLMS_CMD_GET_MAP, cxlms_ioc_get_map, CXLMS_GET_MAP_NAMED, false,
 	   true, do_get_map, check_get_map),
+	OP(CXLMS_CMD_VIEW_CREATE, cxlms_ioc_view_create, 0, false, true,
+	   do_view_create, check_view_create),
+	OP(CXLMS_CMD_VIEW_DESTROY, cxlms_ioc_view_destroy, 0, false, false,
+	   do_view_destroy, check_none),
 };
 
 static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u,
@@ -363,7 +407,7 @@ static int do_query(struct cxlms_file *cf, union cxlms_ioc_buf *u,
 	q->abi_revision = CXLMS_ABI_REVISION;
 	q->caps = CXLMS_CAP_RAM | CXLMS_CAP_CXL | CXLMS_CAP_STATS_RESET |
 		  CXLMS_CAP_SHORT_TAIL |
-		  CXLMS_CAP_POLICY;
+		  CXLMS_CAP_POLICY | CXLMS_CAP_VIEWS;
 	if (cf->dev->debugfs && !IS_ERR(cf->dev->debugfs))
 		q->caps |= CXLMS_CAP_LINK_MODEL;
 	for (nr = 0; nr < ARRAY_SIZE(cxlms_ops); nr++)

@@ -27,6 +27,7 @@ static int cxlms_open(struct inode *inode, struct file *file)
 	if (!cf)
 		return -ENOMEM;
 	cf->dev = &cxlms_dev0;
+	cf->mapping = file->f_mapping;
 	mutex_init(&cf->bounce_lock);
 	spin_lock_init(&cf->ctx_lock);
 	file->private_data = cf;
@@ -37,6 +38,7 @@ static int cxlms_release(struct inode *inode, struct file *file)
 {
 	struct cxlms_file *cf = file->private_data;
 
+	cxlms_views_release(cf);
 	cxlms_file_release_bounce(cf);
 	mutex_destroy(&cf->bounce_lock);
 	kfree(cf);
@@ -51,6 +53,7 @@ static const struct file_operations cxlms_fops = {
 	.unlocked_ioctl = cxlms_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.uring_cmd = cxlms_uring_cmd,
+	.mmap = cxlms_view_mmap,
 	.llseek = noop_llseek,
 };
 
@@ -170,6 +173,9 @@ static int __init cxlms_init(void)
 	dev->misc.mode = 0600;
 	dev->misc.groups = cxlms_groups;
 
+	ret = cxlms_views_init(dev);
+	if (ret)
+		return ret;
 	cxlms_debugfs_init(dev);
 	ret = misc_register(&dev->misc);
 	if (ret)
@@ -180,6 +186,7 @@ static int __init cxlms_init(void)
 
 err_debugfs:
 	debugfs_remove_recursive(dev->debugfs);
+	cxlms_views_exit(dev);
 	return ret;
 }
 
@@ -197,6 +204,7 @@ static void __exit cxlms_exit(void)
 	/* The maps' RCU callbacks are module code: let them finish first. */
 	rcu_barrier();
 	debugfs_remove_recursive(dev->debugfs);
+	cxlms_views_exit(dev);
 }
 
 module_init(cxlms_init);

@@ -429,3 +429,29 @@ out:
 	f->bytes_read = read;
 	return ret;
 }
+
+int cxlms_policy_tile_bits(struct cxlms_file *cf, u32 tensor, u32 t0, u32 n,
+			   u8 *bits)
+{
+	char name[CXLMS_MAP_NAME_MAX];
+	struct cxlms_map *m;
+	int idx, ret = -ENODATA;
+
+	file_context(cf, name);
+	m = map_get(cf->dev);
+	if (!m)
+		return -ENODATA;
+	if (tensor >= m->n_tensors ||
+	    t0 + n > m->tile_base[tensor + 1] - m->tile_base[tensor])
+		goto out;
+	idx = map_find(m, name);
+	if (idx < 0) {
+		ret = idx;
+		goto out;
+	}
+	memcpy(bits, m->maps + (size_t)idx * m->n_tiles + m->tile_base[tensor] + t0, n);
+	ret = 0;
+out:
+	map_put(m);
+	return ret;
+}

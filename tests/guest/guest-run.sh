@@ -46,7 +46,7 @@ ksft() {
 
 dev_ok() {
 	[ -c /dev/cxlms0 ] && [ "$(stat -c %a /dev/cxlms0)" = 600 ] &&
-		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 3 ]
+		[ "$(cat /sys/class/misc/cxlms0/abi_revision)" = 4 ]
 }
 
 # rmmod must fail while an fd is open (fops.owner pins the module).
@@ -67,7 +67,7 @@ rmmod_free() {
 echo "TAP version 13"
 echo "# cxlms guest run, boot $boot, region ${CXLMS_REGION:-none} at ${start:-?} size ${size:-?}"
 step "insmod cxlms.ko" insmod ./cxlms.ko
-step "/dev/cxlms0: char device, mode 0600, abi_revision 3" dev_ok
+step "/dev/cxlms0: char device, mode 0600, abi_revision 4" dev_ok
 if [ -z "$start" ] || [ -z "$size" ]; then
 	not_ok "CXL region provided by qemu/init (CXLMS_REGION_START/SIZE unset)"
 fi
@@ -85,6 +85,7 @@ case $boot in
 	ksft cxlms_ioctl_test ram
 	ksft cxlms_fetch_test ram
 	ksft cxlms_media_test ram
+	ksft cxlms_view_test ram
 	# Detached here: the fuzzer attaches RAM stores of its own and
 	# leaves the device detached (it skips if a store is attached).
 	ksft cxlms-fuzz ram
@@ -97,6 +98,7 @@ case $boot in
 			ksft cxlms_ioctl_test cxl
 			ksft cxlms_fetch_test cxl
 			ksft cxlms_media_test cxl
+			ksft cxlms_view_test cxl
 			step "detach CXL region" ./cxlms-guest-store detach
 		else
 			not_ok "attach CXL region with FORMAT"

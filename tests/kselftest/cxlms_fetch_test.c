@@ -487,6 +487,8 @@ static uint32_t fuzz_struct_size(uint32_t nr)
 	case CXLMS_CMD_SET_MAP: return sizeof(struct cxlms_ioc_set_map);
 	case CXLMS_CMD_SET_CONTEXT: return sizeof(struct cxlms_ioc_set_context);
 	case CXLMS_CMD_GET_MAP: return sizeof(struct cxlms_ioc_get_map);
+	case CXLMS_CMD_VIEW_CREATE: return sizeof(struct cxlms_ioc_view_create);
+	case CXLMS_CMD_VIEW_DESTROY: return sizeof(struct cxlms_ioc_view_destroy);
 	default: return 8 + 8 * (nr % 40);
 	}
 }
@@ -535,7 +537,7 @@ static uint32_t fuzz_u32(uint64_t *st)
 static int fuzz_one(int fd, const struct fuzz_mem *m, uint64_t *st)
 {
 	uint64_t r = cxt_rand(st);
-	uint32_t nr = (r >> 8) % (CXLMS_CMD_GET_MAP + 1), size, i;
+	uint32_t nr = (r >> 8) % (CXLMS_CMD_VIEW_DESTROY + 1), size, i;
 	unsigned long cmd;
 	uint8_t *arg = m->scratch + m->len / 2;
 

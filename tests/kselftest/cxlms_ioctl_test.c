@@ -74,6 +74,12 @@ FIXTURE_VARIANT_ADD(ioc, stats) {
 FIXTURE_VARIANT_ADD(ioc, verify) {
 	.cmd = CXLMS_IOC_VERIFY, .size = sizeof(struct cxlms_ioc_verify),
 };
+FIXTURE_VARIANT_ADD(ioc, view_create) {
+	.cmd = CXLMS_IOC_VIEW_CREATE, .size = sizeof(struct cxlms_ioc_view_create),
+};
+FIXTURE_VARIANT_ADD(ioc, view_destroy) {
+	.cmd = CXLMS_IOC_VIEW_DESTROY, .size = sizeof(struct cxlms_ioc_view_destroy),
+};
 
 static int setup_store(struct __test_metadata *_metadata, int fd, bool *own)
 {
@@ -251,7 +257,7 @@ TEST_F(dev, unknown_command)
 {
 	struct cxlms_ioc_hdr h = { .size = sizeof(h) };
 
-	EXPECT_EQ(-ENOTTY, cxt_ioctl(self->fd, CXLMS_IOC(CXLMS_CMD_GET_MAP + 1), &h));
+	EXPECT_EQ(-ENOTTY, cxt_ioctl(self->fd, CXLMS_IOC(CXLMS_CMD_VIEW_DESTROY + 1), &h));
 	EXPECT_EQ(-ENOTTY, cxt_ioctl(self->fd, CXLMS_IOC(0xff), &h));
 }
 
@@ -287,8 +293,9 @@ TEST_F(dev, query_reports_module)
 	EXPECT_EQ(CXLMS_MAX_DIMS, q->dims_max);
 	EXPECT_EQ(CXLMS_MAX_PLANES, q->planes_max);
 	EXPECT_EQ(CXLMS_TILE_MAX_ELEMS, q->tile_max_elems);
-	/* QUERY..VERIFY, and SET_MAP..GET_MAP since revision 2 */
-	EXPECT_EQ(0x1fffull, q->commands);
+	/* QUERY..VERIFY, SET_MAP..GET_MAP since revision 2, VIEW_* since 4 */
+	EXPECT_EQ(0x7fffull, q->commands);
+	EXPECT_NE(0, q->caps & CXLMS_CAP_VIEWS);
 	EXPECT_NE(0, q->caps & CXLMS_CAP_POLICY);
 	EXPECT_NE(0, q->caps & CXLMS_CAP_RAM);
 	EXPECT_NE(0u, q->state & CXLMS_STATE_ATTACHED);

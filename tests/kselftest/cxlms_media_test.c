@@ -347,11 +347,11 @@ TEST_F(media, both_encodings)
 	uint32_t old_size = offsetof(struct cxlms_ioc_stats, media_errors);
 
 	EXPECT_EQ(0, cxt_ioctl(self->fd, CXLMS_IOC_QUERY, &q));
-	EXPECT_EQ(3u, q.abi_revision);
+	EXPECT_EQ((uint32_t)CXLMS_ABI_REVISION, q.abi_revision);
 	memset(&q, 0, sizeof(q));
 	q.size = sizeof(q);
 	EXPECT_EQ(0, cxt_ioctl(self->fd, CXLMS_IOC(CXLMS_CMD_QUERY), &q));
-	EXPECT_EQ(3u, q.abi_revision);
+	EXPECT_EQ((uint32_t)CXLMS_ABI_REVISION, q.abi_revision);
 	EXPECT_NE(CXLMS_IOC_QUERY, CXLMS_IOC(CXLMS_CMD_QUERY));
 	EXPECT_EQ(sizeof(struct cxlms_ioc_query), _IOC_SIZE(CXLMS_IOC_QUERY));
 

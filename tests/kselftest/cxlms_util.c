@@ -302,6 +302,7 @@ int cxt_tensor_create(int fd, struct cxt_tensor *t)
 {
 	struct cxlms_ioc_tensor_create c = {
 		.size = sizeof(c),
+		.flags = t->create_flags,
 		.fmt = t->fmt,
 		.src_dtype = t->dtype,
 		.ndim = t->ndim,

@@ -66,6 +66,7 @@ struct cxt_tensor {
 	struct cxlms_tile_geom g;
 	struct cxlms_tile_layout l;
 	uint32_t n_tiles, index;
+	uint32_t create_flags;	/* CXLMS_CREATE_* for cxt_tensor_create() */
 };
 
 /*

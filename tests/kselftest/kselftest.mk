@@ -9,7 +9,8 @@ KSFT_UTIL_OBJ := $(O)/tests/kselftest/cxlms_util.o
 KSFT_BINS     := $(O)/tests/kselftest/cxlms_ioctl_test \
 		 $(O)/tests/kselftest/cxlms_fetch_test \
 		 $(O)/tests/kselftest/cxlms_policy_test \
-		 $(O)/tests/kselftest/cxlms_media_test
+		 $(O)/tests/kselftest/cxlms_media_test \
+		 $(O)/tests/kselftest/cxlms_view_test
 KSFT_OBJS     := $(KSFT_BINS:%=%.o) $(KSFT_UTIL_OBJ)
 
 $(KSFT_HDRS) &:

@@ -131,7 +131,7 @@
 /* Type byte of the cxlms ioctls (free in ioctl-number.rst of Linux 6.1). */
 #define CXLMS_IOC_TYPE		0xC5
 /* Bumped when commands or fields are added; userspace reads it by QUERY. */
-#define CXLMS_ABI_REVISION	3
+#define CXLMS_ABI_REVISION	4
 
 /* Command numbers: only ever grow, never reused. */
 #define CXLMS_CMD_QUERY		0x00
@@ -505,7 +505,11 @@ struct cxlms_ioc_fetch {
 };
 
 /* cxlms_ioc_stats.flags */
-/* Zero the counters after reading them; needs CAP_SYS_ADMIN. */
+/*
+ * Zero the counters after reading them; needs CAP_SYS_ADMIN.  A tensor's
+ * STATS zeroes its own counters; the device-wide ones (media_errors,
+ * view_faults, view_fills) only with CXLMS_TENSOR_ALL.
+ */
 #define CXLMS_STATS_RESET	(1u << 0)
 
 /**
