@@ -32,6 +32,16 @@ static const char *layout_name(unsigned int layout)
 	return "?";
 }
 
+/* The int layouts hold one format class each; packed holds every format. */
+static bool layout_fits(unsigned int layout, unsigned int fmt)
+{
+	if (layout == CXLMS_VIEW_INT8)
+		return fmt == CXLMS_FMT_INT8;
+	if (layout == CXLMS_VIEW_INT16)
+		return fmt == CXLMS_FMT_BF16 || fmt == CXLMS_FMT_FP16;
+	return true;
+}
+
 enum { OPT_LAYOUT = 256, OPT_CONTEXT, OPT_ALL, OPT_EAGER };
 
 static int parse_args(int argc, char **argv, struct cxlms_ctx *ctx,
@@ -290,18 +300,13 @@ static int view_main(int argc, char **argv, struct cxlms_ctx *ctx)
 	o.layout = a.layout;
 	o.bits = a.bits;
 	o.recon = a.recon;
-	err = cxlms_view_map(store, t, &o, &v);
-	if (err == -EINVAL && t) {
+	if (t && !layout_fits(a.layout, cxlms_tensor_get_format(t))) {
 		rc = cli_usage_err("--layout %s: tensor '%s' is %s (int8 is for int8 tensors, int16 for bf16/fp16)",
 				   layout_name(a.layout), a.tensor_name,
 				   cxlms_format_name(cxlms_tensor_get_format(t)));
 		goto out;
 	}
-	if (err == -EOPNOTSUPP && !strcmp(cxlms_store_get_backend(store), "kernel")) {
-		cli_err("%s: this library cannot map views of a device yet", a.store_path);
-		rc = EXIT_ERROR;
-		goto out;
-	}
+	err = cxlms_view_map(store, t, &o, &v);
 	if (err == -EOPNOTSUPP) {
 		if (t)
 			rc = cli_usage_err("tensor '%s' (%s, %u planes) cannot be viewed as %s at %u bits with recon %s",
@@ -364,7 +369,8 @@ const struct cli_cmd cmd_view = {
 	"\n"
 	"Map the view of TENSOR (or, with --all, of every tensor the layout and\n"
 	"bits serve) that cxlms_view_map() gives an engine, and write its bytes\n"
-	"to FILE (docs/design.md, \"Views on the file backend\", has the layout):\n"
+	"to FILE (docs/format.md, \"Views\", has the layout).  STORE is a store\n"
+	"file (the library fills the view) or /dev/cxlmsN (the module does):\n"
 	"  packed  per tile a 4096-byte aligned slot holding the packed fetch\n"
 	"          output at K bits: the K-bit codes, then (int8) fp16 scales and\n"
 	"          2^K s16 Q8.8 levels at 64-byte aligned offsets\n"
@@ -381,10 +387,11 @@ const struct cli_cmd cmd_view = {
 	"  -r, --recon R       floor, midpoint, table (int8 only) or default\n"
 	"  --all               the whole store instead of one TENSOR\n"
 	"  --eager             decode the whole view at once instead of on first\n"
-	"                      touch through userfaultfd\n"
+	"                      touch (file: no userfaultfd; device: MAP_POPULATE)\n"
 	"  -o, --output FILE   where to write; - for stdout (not a terminal); a\n"
 	"                      regular file, replaced atomically\n"
-	"  -s, --stats         print the fill mode, the view's size and the bytes\n"
+	"  -s, --stats         print the fill mode (userfaultfd, eager or kernel),\n"
+	"                      the view's size and the bytes\n"
 	"                      read (on stdout; on stderr when -o -)\n"
 	"  -v, --verbose       library messages at info level (-vv: debug)\n"
 	"  -h, --help          this help\n"

@@ -793,7 +793,7 @@ int cxlms_gemm(struct cxlms_store *store, struct cxlms_tensor *t,
  * (the bytes: docs/format.md, "Views")
  */
 /* cxlms_view_opts.flags */
-#define CXLMS_VIEW_EAGER	(1u << 0)	/* decode all at map time, no userfaultfd */
+#define CXLMS_VIEW_EAGER	(1u << 0)	/* decode all at map time (file: no userfaultfd) */
 
 /**
  * struct cxlms_view_opts - what cxlms_view_map() maps
@@ -837,20 +837,22 @@ struct cxlms_view;
 /*
  * Map a read-only view of @t (NULL: every tensor of the store the layout
  * and bits serve, in index order) for plain loads: the bytes of
- * docs/design.md "Views on the file backend", the same on every backend.  File backend: a
+ * docs/format.md "Views", the same on every backend.  File backend: a
  * handler thread of the library fills the pages on first touch through
  * userfaultfd (UFFD_USER_MODE_ONLY, so no privilege is needed; a whole
  * tile per fault), or, where the kernel refuses userfaultfd or with
  * CXLMS_VIEW_EAGER, the whole view is decoded at map time into anonymous
  * memory (cxlms_view_get_mode()).  Kernel backend: VIEW_CREATE + mmap of
- * the device.  The view holds a reference on @store.
+ * the device; the module fills the pages on first touch and follows
+ * SET_MAP / SET_CONTEXT itself.  The view holds a reference on @store.
  * Returns 0 or -errno: -EINVAL bad options or non-zero reserved, a layout
  * the tensor's format does not have (INT8 layout on a 16-bit tensor, ...);
  * -E2BIG non-zero bytes past the struct this library knows; -EOPNOTSUPP
  * unknown flag, bits the format cannot serve in the layout (cxlms_fetch()'s
  * rule; a whole-store view leaves such tensors out and fails only if none
- * is left), or a device without views; the policy's errors for
- * CXLMS_BITS_POLICY; -ENOMEM.
+ * is left), or a device without views; -EPROTO a module whose sections
+ * differ from this library's layout; the policy's errors for
+ * CXLMS_BITS_POLICY; -ENOMEM; the module's VIEW_CREATE and mmap errors.
  */
 int cxlms_view_map(struct cxlms_store *store, struct cxlms_tensor *t,
 		   const struct cxlms_view_opts *opts, struct cxlms_view **view);
@@ -870,7 +872,8 @@ int cxlms_view_get_tensor(struct cxlms_view *view, struct cxlms_tensor *t,
  * tile's pages are replaced by freshly decoded ones in one mremap).  A
  * tile's bytes always come from one map generation.  Returns the number
  * of tiles dropped (0: nothing changed, or not a CXLMS_BITS_POLICY view)
- * or -errno (the policy's errors).
+ * or -errno (the policy's errors).  Kernel backend: 0, the module has
+ * already dropped them when the maps or the context changed.
  */
 int cxlms_view_refresh(struct cxlms_view *view);
 /*

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Views: a store mapped at k bits for plain loads (docs/design.md, "Views
- * on the file backend"; the bytes are documented there too).
+ * Views: a store mapped at k bits for plain loads (docs/design.md "Views"; the bytes:
+ * docs/format.md "Views").
  *
  * The view is cut into fill units: page ranges that each hold whole tiles
  * (a PACKED slot, or the pages a run of INT tiles covers; tiles that share
@@ -28,6 +28,13 @@
  * next load faults them in again at the new bits; eager: a new decode in a
  * fresh mapping moved over the old pages with one mremap().  Units not
  * filled yet are decoded at the bits of the moment they fault.
+ *
+ * Kernel backend: the module serves the same bytes (VIEW_CREATE, then an
+ * mmap of the device at the offset it returns; driver/view.c) and follows
+ * the policy itself: SET_MAP and SET_CONTEXT unmap the changed units.  The
+ * library computes the sections with the same codec rule and refuses a
+ * module whose sections differ (-EPROTO), so both backends place a tensor
+ * at the same bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +64,7 @@
 /* userfaultfd: bytes filled ahead of a sequential scan's fault. */
 #define VIEW_READAHEAD	(4u << 20)
 
-enum view_mode { VIEW_MODE_UFFD, VIEW_MODE_EAGER };
+enum view_mode { VIEW_MODE_UFFD, VIEW_MODE_EAGER, VIEW_MODE_KERNEL };
 
 /* One tensor of the view: its section (the codec's layout rule). */
 struct vsec {
@@ -78,6 +85,7 @@ struct cxlms_view {
 	struct cxlms_store *s;
 	uint8_t *base;
 	uint64_t len;
+	uint64_t dev_offset;		/* kernel: VIEW_CREATE's mmap offset */
 	enum view_mode mode;
 	unsigned int layout, bits, recon;
 	struct vsec *secs;
@@ -545,6 +553,13 @@ void cxlms_view_unmap(struct cxlms_view *v)
 		close(v->uffd);
 	if (v->base)
 		munmap(v->base, v->len);
+	if (v->mode == VIEW_MODE_KERNEL && v->dev_offset) {
+		struct cxlms_ioc_view_destroy d = {
+			.size = sizeof(d), .offset = v->dev_offset,
+		};
+
+		cxlms_kernel_ioctl(v->s->fd, CXLMS_CMD_VIEW_DESTROY, &d);
+	}
 	if (v->scratch)
 		munmap(v->scratch, v->max_unit);
 	for (i = 0; i < v->n_secs; i++)
@@ -601,6 +616,91 @@ static int view_setup(struct cxlms_view *v, struct cxlms_tensor *only)
 	return build_units(v);
 }
 
+/* Section @ks of the module: the codec's section of that tensor, or -EPROTO. */
+static int kernel_sec(struct cxlms_view *v, const struct cxlms_ioc_view_section *ks,
+		      struct vsec *sec)
+{
+	struct cxlms_store *s = v->s;
+	const struct cxlms_view_sec *vs = &sec->vs;
+	int rc;
+
+	if (ks->tensor >= s->n_tensors)
+		goto bad;
+	sec->t = &s->tensors[ks->tensor];
+	rc = cxlms_view_sec_init(&sec->t->d, v->layout, v->bits, v->recon,
+				 ks->off, &sec->vs);
+	if (rc)
+		goto bad;
+	if (ks->len != vs->len || ks->tile_stride != vs->tile_stride ||
+	    ks->data_off != vs->data_off || ks->data_len != vs->data_len ||
+	    ks->scales_off != vs->scales_off || ks->scales_len != vs->scales_len)
+		goto bad;
+	sec->filled = calloc(sec->t->d.n_tiles, 1);
+	return sec->filled ? 0 : -ENOMEM;
+bad:
+	cxlms_err(s->ctx, "%s: VIEW_CREATE section of tensor %u differs from the view layout this library knows",
+		  s->path, ks->tensor);
+	return -EPROTO;
+}
+
+/* Kernel backend: VIEW_CREATE, the sections checked, the device mmapped. */
+static int kernel_map(struct cxlms_view *v, struct cxlms_tensor *t, bool eager)
+{
+	struct cxlms_store *s = v->s;
+	unsigned int n = t ? 1 : s->n_tensors, i;
+	struct cxlms_ioc_view_section *ks;
+	struct cxlms_ioc_view_create c = {
+		.size = sizeof(c), .tensor = t ? t->index : CXLMS_TENSOR_ALL,
+		.layout = v->layout, .bits = v->bits, .recon = v->recon,
+		.sec_count = n, .sec_size = sizeof(*ks),
+	};
+	void *p;
+	int rc;
+
+	v->mode = VIEW_MODE_KERNEL;
+	ks = calloc(n ? n : 1, sizeof(*ks));
+	v->secs = calloc(n ? n : 1, sizeof(*v->secs));
+	if (!ks || !v->secs) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	c.sections = (uintptr_t)ks;
+	rc = cxlms_kernel_ioctl(s->fd, CXLMS_CMD_VIEW_CREATE, &c);
+	if (rc == -ENOTTY) {
+		cxlms_err(s->ctx, "%s: the module has no views (ABI revision 4 adds them)",
+			  s->path);
+		rc = -EOPNOTSUPP;
+	}
+	if (rc)
+		goto out;
+	v->dev_offset = c.offset;
+	v->len = c.length;
+	/* The store cannot change under an open handle: all sections fit. */
+	if (c.sec_total > n) {
+		rc = -EPROTO;
+		goto out;
+	}
+	for (i = 0; i < c.sec_total; i++) {
+		rc = kernel_sec(v, &ks[i], &v->secs[i]);
+		if (rc)
+			goto out;
+		v->n_secs++;
+	}
+	/* EAGER: every page decoded now (the module's faults, populated). */
+	p = mmap(NULL, v->len, PROT_READ,
+		 MAP_SHARED | (eager ? MAP_POPULATE : 0), s->fd, (off_t)c.offset);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		cxlms_err(s->ctx, "%s: mmap of a %llu-byte view: %s", s->path,
+			  (unsigned long long)v->len, cxlms_strerror(rc));
+		goto out;
+	}
+	v->base = p;
+out:
+	free(ks);
+	return rc;
+}
+
 int cxlms_view_map(struct cxlms_store *s, struct cxlms_tensor *t,
 		   const struct cxlms_view_opts *o, struct cxlms_view **view)
 {
@@ -612,11 +712,6 @@ int cxlms_view_map(struct cxlms_store *s, struct cxlms_tensor *t,
 	rc = check_opts(o);
 	if (rc)
 		return rc;
-	if (strcmp(s->ops->name, "file")) {
-		cxlms_err(s->ctx, "%s: views of a device need VIEW_CREATE, which this library does not have yet",
-			  s->path);
-		return -EOPNOTSUPP;
-	}
 	/* The layout's 4096-byte sections are served as whole pages. */
 	if (sysconf(_SC_PAGESIZE) != VIEW_ALIGN)
 		return -EOPNOTSUPP;
@@ -636,6 +731,13 @@ int cxlms_view_map(struct cxlms_store *s, struct cxlms_tensor *t,
 		rc = cxlms_policy_bits(s, t ? t->index : 0, 0, 1, &b, NULL);
 		if (rc)
 			goto err;
+	}
+	if (s->ops == &cxlms_kernel_backend) {
+		rc = kernel_map(v, t, o->flags & CXLMS_VIEW_EAGER);
+		if (rc)
+			goto err;
+		*view = v;
+		return 0;
 	}
 	rc = view_setup(v, t);
 	if (rc)
@@ -699,7 +801,14 @@ const char *cxlms_view_get_mode(struct cxlms_view *v)
 {
 	if (!v)
 		return NULL;
-	return v->mode == VIEW_MODE_UFFD ? "userfaultfd" : "eager";
+	switch (v->mode) {
+	case VIEW_MODE_UFFD:
+		return "userfaultfd";
+	case VIEW_MODE_EAGER:
+		return "eager";
+	default:
+		return "kernel";
+	}
 }
 
 static struct vsec *find_sec(struct cxlms_view *v, struct cxlms_tensor *t)
@@ -769,7 +878,8 @@ int cxlms_view_refresh(struct cxlms_view *v)
 
 	if (!v)
 		return -EINVAL;
-	if (v->bits != CXLMS_BITS_POLICY)
+	/* The module drops changed units itself at SET_MAP / SET_CONTEXT. */
+	if (v->bits != CXLMS_BITS_POLICY || v->mode == VIEW_MODE_KERNEL)
 		return 0;
 	pthread_mutex_lock(&v->lock);
 	for (i = 0; i < v->n_units && !rc; i++) {

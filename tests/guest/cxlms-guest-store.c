@@ -19,6 +19,11 @@
  *                        attach works, VERIFY says -EBADMSG naming the
  *                        tensor; flip a superblock byte: attach -EBADMSG;
  *                        restore both and check the store attaches again
+ *   view-hold            (a store attached) map a whole-store view, read
+ *                        it, close the device fd, print "mapped", wait for
+ *                        EOF on stdin, then read the view again: the same
+ *                        bytes (guest-run.sh tries rmmod, DETACH and
+ *                        reclaim meanwhile)
  *
  * START and BYTES take 0x hex or decimal.  The digest is FNV-1a over every
  * compared fetch, so two boots can be compared from the host.
@@ -370,12 +375,50 @@ static int errno_by_name(const char *name)
 	return 0;
 }
 
+/*
+ * The mapping outlives the fd: the module and the view stay (the vma holds
+ * the file), pages reclaimed meanwhile are decoded again on the next load.
+ */
+static int cmd_view_hold(int fd)
+{
+	struct cxlms_ioc_view_create c = {
+		.size = sizeof(c), .tensor = CXLMS_TENSOR_ALL,
+		.layout = CXLMS_VIEW_PACKED, .bits = 3,
+	};
+	uint8_t *m, *ref;
+	char buf[64];
+	int ret;
+
+	ret = cxt_ioctl(fd, CXLMS_IOC_VIEW_CREATE, &c);
+	if (ret)
+		return fail("VIEW_CREATE", ret);
+	m = mmap(NULL, c.length, PROT_READ, MAP_SHARED, fd, (off_t)c.offset);
+	if (m == MAP_FAILED)
+		return fail("mmap", -errno);
+	ref = malloc(c.length);
+	if (!ref)
+		return fail("malloc", -ENOMEM);
+	memcpy(ref, m, c.length);
+	close(fd);
+	printf("mapped %llu bytes, %u tensors\n", (unsigned long long)c.length,
+	       c.sec_total);
+	fflush(stdout);
+	while (read(STDIN_FILENO, buf, sizeof(buf)) > 0)
+		;
+	ret = memcmp(ref, m, c.length) ? 1 : 0;
+	printf("%s\n", ret ? "view bytes changed" : "view bytes unchanged");
+	munmap(m, c.length);
+	free(ref);
+	return ret;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: " PROG " attach START BYTES [--format] [--dir-capacity N]\n"
 		"       " PROG " detach\n"
 		"       " PROG " expect-refused START BYTES ERRNO\n"
-		"       " PROG " write|check|corrupt|filecmp START BYTES\n");
+		"       " PROG " write|check|corrupt|filecmp START BYTES\n"
+		"       " PROG " view-hold\n");
 	return 2;
 }
 
@@ -394,6 +437,8 @@ int main(int argc, char **argv)
 		ret = cxt_detach(fd);
 		return ret ? fail("detach", ret) : 0;
 	}
+	if (!strcmp(argv[1], "view-hold"))
+		return cmd_view_hold(fd);
 	if (argc < 4)
 		return usage();
 	start = strtoull(argv[2], NULL, 0);

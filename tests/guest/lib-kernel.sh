@@ -17,7 +17,9 @@
 #           from 1 to all planes), the device's --stats equal the file's
 #           (exactly k planes read); cxlms-kb-compare: every k x out x
 #           recon in one process, and cxlms_gemv()/cxlms_gemm() on both
-#           (y bit-identical, the same k planes counted);
+#           (y bit-identical, the same k planes counted); `cxlms view` of
+#           every tensor from the device == from the file; a view mapped
+#           with its fd closed pins the module;
 #           libcxlms' fetch unit test on the kernel backend; detach
 #           (boot 1 also records the store's uuid in the store itself, as
 #           the name of a one-element marker tensor, see lk_mark_uuid)
@@ -213,6 +215,61 @@ lk_device_stats() {
 		[ -n "$want" ] && [ "$want" = "$got" ] && [ "$want" -gt 0 ]
 }
 
+# cxlms view from the device (VIEW_CREATE + mmap, the module fills the
+# pages) == from the file (userfaultfd) for every tensor, a packed and an
+# integer layout each.
+LK_INT8_VIEWS="packed:3 int8:5 int8:8"
+LK_16_VIEWS="packed:6 int16:12 packed:16"
+lk_view() {
+	lk_n=0 lk_bad=0
+	for v in $LK_VARIANTS; do
+		f=$(lk_file "$v")
+		if [ "$v" = int8 ]; then views=$LK_INT8_VIEWS; else views=$LK_16_VIEWS; fi
+		for t in $(lk_rows "$f" | cut -d' ' -f1); do
+			for c in $views; do
+				lk_n=$((lk_n + 1))
+				if ! $LK_CXLMS view $LK_DEV "$t" --layout "${c%%:*}" -b "${c##*:}" \
+						-o "$LK_TMP/vd.bin" 2>"$LK_TMP/ve" ||
+				   ! $LK_CXLMS view "$f" "$t" --layout "${c%%:*}" -b "${c##*:}" \
+						-o "$LK_TMP/vf.bin" 2>>"$LK_TMP/ve" ||
+				   ! cmp -s "$LK_TMP/vd.bin" "$LK_TMP/vf.bin"; then
+					lk_bad=$((lk_bad + 1))
+					echo "# view mismatch: $t $c"
+					sed 's/^/#   /' "$LK_TMP/ve" | head -n 3
+				fi
+			done
+		done
+	done
+	echo "# lib-kernel: $lk_n views compared, $lk_bad differ"
+	[ "$lk_bad" -eq 0 ] && [ "$lk_n" -gt 0 ]
+}
+
+# A view mapped by a process that closed its fd pins the module and the
+# store: rmmod and DETACH are refused, reclaim (drop_caches) drops its
+# pages, and the next loads decode the same bytes again.
+lk_view_hold() {
+	rm -f "$LK_TMP/go"
+	mkfifo "$LK_TMP/go" || return 1
+	./cxlms-guest-store view-hold <"$LK_TMP/go" >"$LK_TMP/hold" 2>&1 &
+	pid=$!
+	exec 4>"$LK_TMP/go"
+	i=0
+	while ! grep -q '^mapped' "$LK_TMP/hold" && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	good=1
+	grep -q '^mapped' "$LK_TMP/hold" || good=0
+	rmmod cxlms 2>/dev/null && good=0
+	$LK_CXLMS detach >/dev/null 2>"$LK_TMP/err" && good=0
+	echo 2 >/proc/sys/vm/drop_caches
+	exec 4>&-
+	wait $pid
+	rc=$?
+	sed 's/^/# /' "$LK_TMP/hold" "$LK_TMP/err"
+	[ $good -eq 1 ] && [ $rc -eq 0 ] && lsmod | grep -q '^cxlms '
+}
+
 # Record the uuid in the store: copy in a one-element tensor named
 # boot1.uuid.<uuid>, imported from a safetensors file written here.
 lk_mark_uuid() {
@@ -294,6 +351,9 @@ elif [ "${CXLMS_BOOT:-1}" = 1 ]; then
 		step "lib-kernel: cxlms copy kb/llama.cxlms $LK_DEV (the engine's Llama)" \
 			$LK_CXLMS copy -q kb/llama.cxlms
 		step "lib-kernel: cxlms run on $LK_DEV == on the file (same tokens, 4 bits and full)" lk_engine
+		step "lib-kernel: cxlms view $LK_DEV == file for every tensor (packed and integer layouts)" lk_view
+		step "lib-kernel: a view mapped after close pins the module (rmmod and DETACH refused), survives reclaim" \
+			lk_view_hold
 		step "lib-kernel: cxlms stats $LK_DEV: device-wide counters" lk_device_stats
 		step "lib-kernel: store uuid recorded in the store for boot 2" lk_mark_uuid
 		echo "# lib-kernel: store uuid $(lk_uuid $LK_DEV)"
