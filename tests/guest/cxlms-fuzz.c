@@ -60,7 +60,7 @@
 #define PAGE		4096
 
 #define N_KNOWN		64		/* tensors remembered */
-#define N_CMDS		(CXLMS_CMD_GET_MAP + 1)
+#define N_CMDS		(CXLMS_CMD_VIEW_DESTROY + 1)
 #define ERRNO_SLOTS	256
 
 /* --- what the threads know about the store (racy on purpose) ----------- */
@@ -1161,6 +1161,89 @@ static void do_get_map(struct thr *t)
 	submit_ioctl(t, CXLMS_CMD_GET_MAP, &g, sizeof(g), NULL);
 }
 
+/*
+ * mmap of @fd at @off: a view's range (maybe cut short or running past
+ * its end), or anything; touch what maps (read only), unmap at once, so a
+ * DETACH waits only briefly (-EBUSY while mapped).
+ */
+static void try_mmap(struct thr *t, uint64_t off, uint64_t len)
+{
+	int prot = one_in(t, 8) ? PROT_READ | PROT_WRITE : PROT_READ;
+	int flags = one_in(t, 8) ? MAP_PRIVATE : MAP_SHARED;
+	volatile uint8_t sum = 0;
+	uint8_t *m;
+	uint64_t i;
+
+	switch (rn(t, 8)) {
+	case 0: off += PAGE * rn(t, 4); break;
+	case 1: len += PAGE * (1 + rn(t, 4)); break;
+	case 2: off = (uint64_t)rnd(t) & ~(PAGE - 1); break;
+	case 3: off += 1 + rn(t, PAGE - 1); break;
+	default: break;
+	}
+	if (!len || len > (64u << 20))
+		len = PAGE;
+	m = mmap(NULL, len, prot, flags, t->fd, (off_t)off);
+	if (m == MAP_FAILED)
+		return;
+	for (i = 0; i < len; i += PAGE * (1 + rn(t, 16)))
+		sum += m[i];
+	if (one_in(t, 4))
+		madvise(m, len, MADV_DONTNEED);
+	munmap(m, len);
+}
+
+static void do_view_create(struct thr *t)
+{
+	struct known *k = pick_known(t, true);
+	struct cxlms_ioc_view_create c = { .size = sizeof(c) }, back;
+	uint32_t n = 1 + rn(t, 8);
+
+	c.tensor = one_in(t, 3) || !k ? CXLMS_TENSOR_ALL : k->index;
+	c.layout = 1 + rn(t, 3);
+	c.bits = one_in(t, 4) ? CXLMS_BITS_POLICY : 1 + rn(t, k ? k->planes : 16);
+	c.recon = rn(t, 3);
+	c.sec_count = n;
+	c.sec_size = sizeof(struct cxlms_ioc_view_section);
+	c.sections = (uintptr_t)t->out;
+	switch (rn(t, 12)) {
+	case 0: c.tensor = mut_u32(t, c.tensor); break;
+	case 1: c.layout = mut_u32(t, 3); break;
+	case 2: c.bits = mut_u32(t, 17); break;
+	case 3: c.recon = mut_u32(t, 3); break;
+	case 4: c.sec_count = mut_u32(t, n); break;
+	case 5: c.sec_size = mut_u32(t, c.sec_size); break;
+	case 6: c.sections = gen_ptr(t, (uint64_t)n * c.sec_size, true); break;
+	case 7: hdr_flags(t, &c.flags, 0); break;
+	case 8: c.pad = 1; c.reserved[rn(t, 2)] = rnd(t); break;
+	case 9: c.offset = rnd(t); c.length = rnd(t); c.sec_total = rnd(t); break;
+	default: break;
+	}
+	if (submit_ioctl(t, CXLMS_CMD_VIEW_CREATE, &c, sizeof(c), &back))
+		return;
+	if (back.length && !one_in(t, 3))
+		try_mmap(t, back.offset, back.length);
+	if (!one_in(t, 4)) {
+		struct cxlms_ioc_view_destroy d = {
+			.size = sizeof(d), .offset = back.offset,
+		};
+
+		submit_ioctl(t, CXLMS_CMD_VIEW_DESTROY, &d, sizeof(d), NULL);
+	}
+}
+
+static void do_view_destroy(struct thr *t)
+{
+	struct cxlms_ioc_view_destroy d = { .size = sizeof(d) };
+
+	d.offset = one_in(t, 2) ? (uint64_t)rnd(t) : (1ull << 32) + PAGE * rn(t, 1u << 16);
+	if (one_in(t, 6))
+		hdr_flags(t, &d.flags, 0);
+	if (one_in(t, 3))
+		try_mmap(t, d.offset, PAGE * (1 + rn(t, 4)));
+	submit_ioctl(t, CXLMS_CMD_VIEW_DESTROY, &d, sizeof(d), NULL);
+}
+
 /* A number the driver does not implement, or random bytes as a struct. */
 static void do_other(struct thr *t)
 {
@@ -1227,18 +1310,20 @@ static void *worker(void *arg)
 			submit_uring(t);
 			continue;
 		}
-		if (r < 35) do_fetch(t);
-		else if (r < 42) do_list(t);
-		else if (r < 50) do_create(t);
-		else if (r < 58) do_tile_write(t);
-		else if (r < 64) { atomic_fetch_add(&calls_left, 1); do_complete(t); }
-		else if (r < 68) do_seal(t);
-		else if (r < 72) do_stats(t);
-		else if (r < 76) do_verify(t);
-		else if (r < 80) do_set_map(t);
-		else if (r < 84) do_set_context(t);
-		else if (r < 88) do_get_map(t);
-		else if (r < 91) do_query(t);
+		if (r < 32) do_fetch(t);
+		else if (r < 39) do_list(t);
+		else if (r < 47) do_create(t);
+		else if (r < 55) do_tile_write(t);
+		else if (r < 61) { atomic_fetch_add(&calls_left, 1); do_complete(t); }
+		else if (r < 65) do_seal(t);
+		else if (r < 69) do_stats(t);
+		else if (r < 73) do_verify(t);
+		else if (r < 77) do_set_map(t);
+		else if (r < 81) do_set_context(t);
+		else if (r < 85) do_get_map(t);
+		else if (r < 89) do_view_create(t);
+		else if (r < 90) do_view_destroy(t);
+		else if (r < 92) do_query(t);
 		else if (r < 93) do_attach(t);
 		else if (r < 94) do_detach(t);
 		else do_other(t);
@@ -1332,6 +1417,11 @@ static void *attacher(void *arg)
 		cxt_tensor_free(&ct[0]);
 		cxt_tensor_free(&ct[1]);
 		ret = plain_ioctl(t, CXLMS_CMD_DETACH, &d, sizeof(d));
+		/* A worker's view mapped for a moment: DETACH refused meanwhile. */
+		for (i = 0; ret == -EBUSY && i < 1000; i++) {
+			usleep(1000);
+			ret = plain_ioctl(t, CXLMS_CMD_DETACH, &d, sizeof(d));
+		}
 		if (ret && ret != -ENXIO)
 			report_bad("attach thread: DETACH failed: %s", strerror(-ret));
 		atomic_fetch_add(&epoch, 1);
@@ -1546,7 +1636,8 @@ static const char *cmd_name(int nr)
 	static const char *const names[N_CMDS + 1] = {
 		"QUERY", "ATTACH", "DETACH", "TENSOR_LIST", "TENSOR_CREATE",
 		"TILE_WRITE", "TENSOR_SEAL", "FETCH", "STATS", "VERIFY", "SET_MAP",
-		"SET_CONTEXT", "GET_MAP", "(other numbers)",
+		"SET_CONTEXT", "GET_MAP", "VIEW_CREATE", "VIEW_DESTROY",
+		"(other numbers)",
 	};
 
 	return names[nr];
