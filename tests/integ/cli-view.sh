@@ -3,7 +3,7 @@
 #
 # `cxlms view`: the view file of every layout equals the one this script
 # assembles from `cxlms fetch` of the same bits with the layout's
-# documented formulas (docs/design.md, "Views on the file backend"), on an
+# documented formulas (docs/format.md, "Views"), on an
 # int8 and a bf16 store with short last tiles; the userfaultfd and eager
 # fills write the same file; --all; --bits policy; the refusals and their
 # exit codes.

@@ -4,7 +4,7 @@
  * format serves and both fill paths (userfaultfd, eager), on INT8, BF16 and
  * FP16 tensors with short last tiles, the mapped bytes equal the view the
  * test builds itself from cxlms_fetch() of the same bits and the layout
- * formulas of docs/design.md "Views on the file backend" (never the library's own fill).  Also:
+ * formulas of docs/format.md "Views" (never the library's own fill).  Also:
  * whole-store views, lazy fills (one tile decoded per touched slot), the
  * policy (a new map is seen after cxlms_view_refresh(), and only then),
  * read-only pages, and each refused argument.
