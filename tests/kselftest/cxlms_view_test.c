@@ -992,6 +992,52 @@ TEST_F(view, create_outputs_not_read)
 	EXPECT_NE(0ull, vc.offset);
 }
 
+/*
+ * A cold sequential scan of a view larger than the fault-around window (a
+ * 4 MiB INT8 tensor at 4 bits): each fault maps its unit and whole units
+ * after it up to 1 MiB, so faults stay near one per MiB, and a tile in the
+ * middle reads as FETCH gives it.  Prints the figure.
+ */
+TEST_F_TIMEOUT(view, fault_around_large, 300)
+{
+	static const uint64_t shape[2] = { 1024, 4096 };
+	struct cxlms_ioc_tensor_info ti;
+	struct cxlms_ioc_view_create vc;
+	struct cxt_tensor t;
+	struct vstat v0, v1;
+	volatile uint8_t sum = 0;
+	uint64_t i, mib;
+	uint8_t *m;
+	char name[64];
+
+	cxt_name(name, sizeof(name), "big");
+	ASSERT_EQ(0, cxt_tensor_gen(&t, name, CXLMS_FMT_INT8, 2, shape, 128,
+				    self->q.default_group, 16, 0xb16));
+	ASSERT_EQ(0, upload(self->fd, &t, 0, true, &ti));
+	ASSERT_EQ(0, view_create(self->fd, ti.index, CXLMS_VIEW_INT8, 4, 0, &vc));
+	m = vmap(self->fd, vc.offset, vc.length);
+	ASSERT_NE(NULL, m);
+	v0 = vstats(self->fd);
+	for (i = 0; i < vc.length; i += PAGE)
+		sum += m[i];
+	v1 = vstats(self->fd);
+	mib = (vc.length + MIB - 1) / MIB;
+	printf("# faults per MiB, cold sequential scan of a %.2f MiB int8 view at 4 bits: %.2f (%llu faults, %llu fills)\n",
+	       (double)vc.length / MIB, (double)(v1.faults - v0.faults) * MIB / vc.length,
+	       (unsigned long long)(v1.faults - v0.faults),
+	       (unsigned long long)(v1.fills - v0.fills));
+	/* A unit may straddle a window's end: at most one extra per MiB. */
+	EXPECT_LE(v1.faults - v0.faults, 2 * mib);
+	EXPECT_LE(mib, v1.faults - v0.faults);
+	/* tile 33 (rows 528..543) equals its INT fetch at 4 bits */
+	ASSERT_EQ(0, cxt_fetch(self->fd, ti.index, 33, 1, 4, CXLMS_OUT_INT, 0,
+			       self->fbuf, FBUF_BYTES, NULL, NULL));
+	EXPECT_EQ(0, memcmp(m + 528 * 4096ull, self->fbuf, 16 * 4096));
+	munmap(m, vc.length);
+	EXPECT_EQ(0, view_destroy(self->fd, vc.offset));
+	cxt_tensor_free(&t);
+}
+
 /* --- STATS ----------------------------------------------------------------- */
 
 TEST_F_TIMEOUT(view, stats_read_k_planes, 120)
