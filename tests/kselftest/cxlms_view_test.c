@@ -1345,14 +1345,12 @@ static void pview_close(FIXTURE_DATA(view) *self, struct pview *pv)
 
 #define N_PV	10
 
-TEST_F_TIMEOUT(view, policy_follows_set_map, 120)
+/* A packed and an int policy view of every tensor, each scanned once. */
+static uint32_t pviews_open_scanned(struct __test_metadata *_metadata,
+				    FIXTURE_DATA(view) *self, struct pview *pv)
 {
-	struct pview pv[N_PV] = { 0 };
-	struct vstat v0, v1;
-	uint32_t i, want = 0, n = 0;
+	uint32_t i, n = 0;
 
-	ASSERT_EQ(0, build_maps(self));
-	ASSERT_EQ(0, set_maps(self));
 	for (i = 0; i < N_T; i++) {
 		pview_open(_metadata, self, &pv[n++], i, CXLMS_VIEW_PACKED);
 		pview_open(_metadata, self, &pv[n++], i, self->ti[i].planes == 8 ?
@@ -1360,6 +1358,18 @@ TEST_F_TIMEOUT(view, policy_follows_set_map, 120)
 	}
 	for (i = 0; i < n; i++)
 		pview_scan(_metadata, self, &pv[i], "policy scan");
+	return n;
+}
+
+TEST_F_TIMEOUT(view, policy_follows_set_map, 120)
+{
+	struct pview pv[N_PV] = { 0 };
+	struct vstat v0, v1;
+	uint32_t i, want = 0, n;
+
+	ASSERT_EQ(0, build_maps(self));
+	ASSERT_EQ(0, set_maps(self));
+	n = pviews_open_scanned(_metadata, self, pv);
 	/* new bits for a few tiles; bf only in its first unit (tiles 0..7) */
 	*mapb(self, 0, T_I8S, 2) = 7;
 	*mapb(self, 0, T_I8P, 1) = 2;
@@ -1392,18 +1402,12 @@ TEST_F_TIMEOUT(view, policy_follows_set_context, 120)
 {
 	struct pview pv[N_PV] = { 0 };
 	struct vstat v0, v1;
-	uint32_t i, want = 0, n = 0;
+	uint32_t i, want = 0, n;
 	int fd2;
 
 	ASSERT_EQ(0, build_maps(self));
 	ASSERT_EQ(0, set_maps(self));
-	for (i = 0; i < N_T; i++) {
-		pview_open(_metadata, self, &pv[n++], i, CXLMS_VIEW_PACKED);
-		pview_open(_metadata, self, &pv[n++], i, self->ti[i].planes == 8 ?
-			   CXLMS_VIEW_INT8 : CXLMS_VIEW_INT16);
-	}
-	for (i = 0; i < n; i++)
-		pview_scan(_metadata, self, &pv[i], "policy scan");
+	n = pviews_open_scanned(_metadata, self, pv);
 	/* another fd's context is not ours */
 	fd2 = cxt_open();
 	ASSERT_LE(0, fd2);
