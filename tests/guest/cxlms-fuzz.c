@@ -1202,13 +1202,19 @@ static bool touch(struct thr *t, const uint8_t *m, uint64_t len)
 	return true;
 }
 
-static void try_mmap(struct thr *t, uint64_t off, uint64_t len)
+/*
+ * @fixed: the range is a view of explicit bits (no policy, no media error
+ * injected here), so a SIGBUS loading it is a module bug, unless the offset
+ * was replaced by a random one (another view of the shared fd).
+ */
+static void try_mmap(struct thr *t, uint64_t off, uint64_t len, bool fixed)
 {
 	int prot = one_in(t, 8) ? PROT_READ | PROT_WRITE : PROT_READ;
 	int flags = one_in(t, 8) ? MAP_PRIVATE : MAP_SHARED;
+	uint32_t how = rn(t, 8);
 	uint8_t *m;
 
-	switch (rn(t, 8)) {
+	switch (how) {
 	case 0: off += PAGE * rn(t, 4); break;
 	case 1: len += PAGE * (1 + rn(t, 4)); break;
 	case 2: off = (uint64_t)rnd(t) & ~(PAGE - 1); break;
@@ -1220,9 +1226,14 @@ static void try_mmap(struct thr *t, uint64_t off, uint64_t len)
 	m = mmap(NULL, len, prot, flags, t->fd, (off_t)off);
 	if (m == MAP_FAILED)
 		return;
-	if (!touch(t, m, len) && verbose)
-		printf("# SIGBUS in a view at offset %#llx len %llu\n",
-		       (unsigned long long)off, (unsigned long long)len);
+	if (!touch(t, m, len)) {
+		if (fixed && how != 2)
+			report_bad("SIGBUS loading a view of explicit bits at offset %#llx",
+				   (unsigned long long)off);
+		else if (verbose)
+			printf("# SIGBUS in a view at offset %#llx len %llu\n",
+			       (unsigned long long)off, (unsigned long long)len);
+	}
 	if (one_in(t, 4))
 		madvise(m, len, MADV_DONTNEED);
 	munmap(m, len);
@@ -1231,7 +1242,7 @@ static void try_mmap(struct thr *t, uint64_t off, uint64_t len)
 static void do_view_create(struct thr *t)
 {
 	struct known *k = pick_known(t, true);
-	struct cxlms_ioc_view_create c = { .size = sizeof(c) }, back;
+	struct cxlms_ioc_view_create c = { .size = sizeof(c) }, back = { 0 };
 	uint32_t n = 1 + rn(t, 8);
 
 	c.tensor = one_in(t, 3) || !k ? CXLMS_TENSOR_ALL : k->index;
@@ -1257,7 +1268,7 @@ static void do_view_create(struct thr *t)
 	if (submit_ioctl(t, CXLMS_CMD_VIEW_CREATE, &c, sizeof(c), &back))
 		return;
 	if (back.length && !one_in(t, 3))
-		try_mmap(t, back.offset, back.length);
+		try_mmap(t, back.offset, back.length, c.bits != CXLMS_BITS_POLICY);
 	if (!one_in(t, 4)) {
 		struct cxlms_ioc_view_destroy d = {
 			.size = sizeof(d), .offset = back.offset,
@@ -1275,7 +1286,7 @@ static void do_view_destroy(struct thr *t)
 	if (one_in(t, 6))
 		hdr_flags(t, &d.flags, 0);
 	if (one_in(t, 3))
-		try_mmap(t, d.offset, PAGE * (1 + rn(t, 4)));
+		try_mmap(t, d.offset, PAGE * (1 + rn(t, 4)), false);
 	submit_ioctl(t, CXLMS_CMD_VIEW_DESTROY, &d, sizeof(d), NULL);
 }
 
