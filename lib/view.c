@@ -677,6 +677,8 @@ static int kernel_map(struct cxlms_view *v, struct cxlms_tensor *t, bool eager)
 	v->len = c.length;
 	/* The store cannot change under an open handle: all sections fit. */
 	if (c.sec_total > n) {
+		cxlms_err(s->ctx, "%s: VIEW_CREATE reports %u sections for %u tensors",
+			  s->path, c.sec_total, n);
 		rc = -EPROTO;
 		goto out;
 	}
