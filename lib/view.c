@@ -70,7 +70,7 @@ enum view_mode { VIEW_MODE_UFFD, VIEW_MODE_EAGER, VIEW_MODE_KERNEL };
 struct vsec {
 	struct cxlms_tensor *t;
 	struct cxlms_view_sec vs;
-	uint8_t *filled;		/* per tile: bits in memory, 0 = none */
+	uint8_t *filled;		/* per tile: bits in memory, 0 = none; NULL: kernel */
 };
 
 /* A fill unit: view bytes [lo, hi), page aligned; data tiles [t0, t1) of sec. */
@@ -635,8 +635,7 @@ static int kernel_sec(struct cxlms_view *v, const struct cxlms_ioc_view_section 
 	    ks->data_off != vs->data_off || ks->data_len != vs->data_len ||
 	    ks->scales_off != vs->scales_off || ks->scales_len != vs->scales_len)
 		goto bad;
-	sec->filled = calloc(sec->t->d.n_tiles, 1);
-	return sec->filled ? 0 : -ENOMEM;
+	return 0;	/* no @filled: the module keeps what it decoded */
 bad:
 	cxlms_err(s->ctx, "%s: VIEW_CREATE section of tensor %u differs from the view layout this library knows",
 		  s->path, ks->tensor);
@@ -853,7 +852,8 @@ int cxlms_view_get_tile_bits(struct cxlms_view *v, struct cxlms_tensor *t,
 	if (tile >= t->d.n_tiles)
 		return -EINVAL;
 	pthread_mutex_lock(&v->lock);
-	b = sec->filled[tile];
+	/* Kernel: the module follows the maps, so the bits now are the bits. */
+	b = sec->filled ? sec->filled[tile] : 0;
 	rc = b ? 0 : resolve_bits(v, sec, tile, tile + 1, &b);
 	pthread_mutex_unlock(&v->lock);
 	return rc ? rc : b;
