@@ -148,6 +148,12 @@ static int copy_out(struct cxlms_dev *dev, u64 gen, void __user *dst,
 	unsigned long left;
 
 	if (nowait) {
+		/*
+		 * The __ copy checks no range: without access_ok() a user's
+		 * buf could name kernel memory, and the fetch would write it.
+		 */
+		if (!access_ok(dst, len))
+			return -EFAULT;
 		/* Sleeping on a fault is not allowed: let a worker redo it. */
 		pagefault_disable();
 		left = __copy_to_user_inatomic(dst, src, len);

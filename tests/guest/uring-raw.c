@@ -179,11 +179,11 @@ static int case_mixed_batch(void)
 		uint8_t payload[CXLMS_URING_PAYLOAD];
 		size_t len;
 		int want;		/* 1: a valid fetch, compare with ioctl */
-	} r[18];
+	} r[19];
 	struct cxlms_uring_indirect ind;
 	struct cxlms_ioc_fetch f;
 	struct io_uring ring;
-	int res[18], ret;
+	int res[19], ret;
 	uint64_t w, rd;
 	unsigned int n = 0, i;
 
@@ -225,9 +225,17 @@ static int case_mixed_batch(void)
 	ADD_FETCH(f, -ENOSPC);
 	f = ut_fetch(t->index, 0, 1, 8, CXLMS_OUT_F32, 0, (void *)16, BUF_LEN);
 	ADD_FETCH(f, -EFAULT);
-	f = ut_fetch(t->index, 0, 1, CXLMS_BITS_POLICY, CXLMS_OUT_F32, 0, ubuf[10], BUF_LEN);
+	/*
+	 * A kernel address (the direct map's second page, mapped when the
+	 * kernel's memory layout is not randomised, as in qemu/run.sh's
+	 * guest): the nowait issue's copy must refuse it, not write there.
+	 */
+	f = ut_fetch(t->index, 0, 1, 8, CXLMS_OUT_F32, 0,
+		     (void *)0xffff888000001000ull, BUF_LEN);
+	ADD_FETCH(f, -EFAULT);
+	f = ut_fetch(t->index, 0, 1, CXLMS_BITS_POLICY, CXLMS_OUT_F32, 0, ubuf[11], BUF_LEN);
 	ADD_FETCH(f, -ENODATA);	/* no maps cover a tensor created here */
-	f = ut_fetch(t->index, 0, 1, 3, CXLMS_OUT_F32, 0, ubuf[11], BUF_LEN);
+	f = ut_fetch(t->index, 0, 1, 3, CXLMS_OUT_F32, 0, ubuf[12], BUF_LEN);
 	ADD_FETCH(f, -ENOTTY);
 	r[n - 1].cmd_op = CXLMS_IOC_QUERY;
 	ADD_FETCH(f, -ENOTTY);
@@ -258,7 +266,7 @@ static int case_mixed_batch(void)
 	memcpy(r[n].payload, &ind, sizeof(ind));
 	r[n].len = sizeof(ind);
 	r[n++].want = -EINVAL;
-	f = ut_fetch(st.t[2].index, 0, 1, 16, CXLMS_OUT_BF16, 0, ubuf[17], BUF_LEN);
+	f = ut_fetch(st.t[2].index, 0, 1, 16, CXLMS_OUT_BF16, 0, ubuf[18], BUF_LEN);
 	ADD_FETCH(f, 1);
 #undef ADD_FETCH
 
