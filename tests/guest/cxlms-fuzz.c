@@ -82,12 +82,8 @@ static _Atomic int stop;
 static int shared_fd = -1;
 static uint64_t g_seed;
 static int verbose;
-/*
- * --view-loads: load from the views mapped.  Off by default: with loads,
- * 2 of about 8 runs crashed (SIGBUS, then SIGSEGV) under the SET_MAP and
- * DETACH storm, cause not found yet (issue 14's note).
- */
-static int view_loads;
+/* Load from the views mapped (--no-view-loads: map and unmap only). */
+static int view_loads = 1;
 
 /* --- counters -------------------------------------------------------------- */
 
@@ -133,7 +129,7 @@ struct thr {
 	uint8_t *out;		/* OUT_AREA rw, then a guard page */
 	uint8_t *ro;		/* RO_AREA read-only view of rw_alias */
 	uint8_t *rw_alias;	/* the same pages, writable */
-	uint8_t *hole;		/* an unmapped page */
+	uint8_t *hole;		/* a page that never maps anything */
 	struct io_uring ring;
 	bool have_ring, ring_cqe32;
 	unsigned int name_seq;
@@ -158,10 +154,11 @@ static bool one_in(struct thr *t, uint32_t n)
 
 static void count(struct thr *t, uint32_t nr, enum path p, int ret)
 {
-	int e = ret < 0 ? -ret : 0;
+	/* -(INT_MIN) overflows: anything past the table is its last slot. */
+	int e = ret < 0 && ret > -ERRNO_SLOTS ? -ret : ret < 0 ? ERRNO_SLOTS - 1 : 0;
 
 	t->c.cmd[nr < N_CMDS ? nr : N_CMDS][p]++;
-	t->c.err[e < ERRNO_SLOTS ? e : ERRNO_SLOTS - 1]++;
+	t->c.err[e]++;
 	t->c.total++;
 }
 
@@ -499,6 +496,7 @@ static void submit_uring(struct thr *t)
 	struct cxlms_ioc_stats *stats = (void *)(t->sarea + PAGE);
 	unsigned int n = 1 + rn(t, 8), i, done = 0, submitted = 0, tries = 0;
 	uint32_t nrs[8], ops[8];
+	uint8_t sent[8][CXLMS_URING_PAYLOAD];	/* what each SQE carried */
 	bool seen[8] = { false };
 	char miss[160];
 	size_t ml;
@@ -557,6 +555,7 @@ static void submit_uring(struct thr *t)
 		ops[i] = op;
 		sqe->user_data = i;
 		memcpy(sqe->cmd, payload, len);
+		memcpy(sent[i], payload, len);
 		paths[i] = P_URING;
 		if (one_in(t, 3)) {
 			sqe->flags |= IOSQE_ASYNC;
@@ -587,11 +586,15 @@ static void submit_uring(struct thr *t)
 			if (done == submitted) {
 				if (++tries > 10000) {
 					/*
-					 * Seen now and then under TCG: io_uring core
-					 * takes no SQE for a second (last ret in the
-					 * comment).  Not the driver's doing: drop the
-					 * ring, go on with ioctls, say so.
+					 * io_uring took no SQE for a second.  Dropped
+					 * SQEs (a bad index in the SQ array) mean the
+					 * ring was written over: a failure.  Else drop
+					 * the ring, go on with ioctls, say so.
 					 */
+					if (*t->ring.sq.kdropped)
+						report_bad("thread %d: io_uring dropped %u SQEs: "
+							   "its SQ array was written over",
+							   t->id, *t->ring.sq.kdropped);
 					printf("# thread %d: io_uring took %u of %u SQEs in 1 s "
 					       "(last io_uring_submit %d; SQ head %u tail %u "
 					       "dropped %u flags %#x), ring dropped\n",
@@ -621,12 +624,49 @@ static void submit_uring(struct thr *t)
 		}
 		if (cqe->user_data < n)
 			seen[cqe->user_data] = true;
+		/* A result is a byte count (FETCH) or 0, else -errno. */
+		if (cqe->user_data < n && cqe->res < -4095) {
+			const struct cxlms_ioc_fetch *f = (const void *)sent[cqe->user_data];
+
+			report_bad("thread %d: uring_cmd %#x%s completed with res %d "
+				   "(payload: size %u flags %#x tensor %u tiles %u+%u "
+				   "bits %u out %u recon %u buf_len %llu)", t->id,
+				   ops[cqe->user_data],
+				   paths[cqe->user_data] == P_ASYNC ? "/async" : "",
+				   cqe->res, f->size, f->flags, f->tensor, f->tile_first,
+				   f->tile_count, f->bits, f->out, f->recon,
+				   (unsigned long long)f->buf_len);
+		}
 		if (cqe->user_data < n)
 			count(t, nrs[cqe->user_data], paths[cqe->user_data],
 			      cqe->res > 0 ? 0 : cqe->res);
 		io_uring_cqe_seen(&t->ring, cqe);
 		done++;
 	}
+}
+
+/*
+ * liburing (2.3) sets the SQ index array to the identity once and never
+ * writes it again: any other entry means something wrote into the ring's
+ * pages (a stray kernel copy to user memory, say).  The 64 bytes around
+ * it go into the report: what was written says who wrote it.
+ */
+static void ring_check(struct thr *t)
+{
+	unsigned int i, j, n = t->ring.sq.ring_entries;
+	const uint32_t *w;
+	char hex[16 * 9 + 1];
+
+	for (i = 0; i < n && t->ring.sq.array[i] == i; i++)
+		;
+	if (i == n)
+		return;
+	w = (const uint32_t *)((uintptr_t)&t->ring.sq.array[i] & ~63ul);
+	for (j = 0; j < 16; j++)
+		snprintf(hex + 9 * j, sizeof(hex) - 9 * j, " %08x", w[j]);
+	report_bad("thread %d: io_uring SQ array[%u] = %#x, written by someone:%s",
+		   t->id, i, t->ring.sq.array[i], hex);
+	t->have_ring = false;
 }
 
 /* --- per-command generators --------------------------------------------------------- */
@@ -1319,11 +1359,15 @@ static int setup_mem(struct thr *t)
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t->sarea == MAP_FAILED || t->out == MAP_FAILED)
 		return -errno;
-	if (mprotect(t->sarea + STRUCT_AREA, PAGE, PROT_NONE) ||
-	    mprotect(t->out + OUT_AREA, PAGE, PROT_NONE))
-		return -errno;
+	/*
+	 * The hole stays reserved (PROT_NONE), never unmapped: the next
+	 * one-page mmap (an io_uring ring) would land in an unmapped page,
+	 * and the kernel's writes to "the hole" would then go into it.
+	 */
 	t->hole = t->out + OUT_AREA + PAGE;
-	munmap(t->hole, PAGE);
+	if (mprotect(t->sarea + STRUCT_AREA, PAGE, PROT_NONE) ||
+	    mprotect(t->out + OUT_AREA, 2 * PAGE, PROT_NONE))
+		return -errno;
 	/* One set of pages, seen writable by us and read-only by the kernel. */
 	mfd = memfd_create("cxlms-fuzz", MFD_CLOEXEC);
 	if (mfd < 0 || ftruncate(mfd, RO_AREA))
@@ -1357,6 +1401,8 @@ static void *worker(void *arg)
 	while (take_call()) {
 		uint32_t r = rn(t, 100);
 
+		if (t->have_ring)
+			ring_check(t);
 		if (t->have_ring && r < 15) {
 			atomic_fetch_add(&calls_left, 1);	/* counted per SQE */
 			submit_uring(t);
@@ -1698,14 +1744,15 @@ static const char *cmd_name(int nr)
 static void usage(const char *prog, FILE *f)
 {
 	fprintf(f,
-		"usage: %s [--seed N] [--calls N] [--threads N] [--verbose] [--view-loads]\n"
+		"usage: %s [--seed N] [--calls N] [--threads N] [--verbose] [--no-view-loads]\n"
 		"Structure-aware fuzzer of /dev/cxlms0 (ioctl and io_uring uring_cmd).\n"
 		"  --seed N     PRNG seed (default %#llx; printed either way)\n"
 		"  --calls N    commands in all threads together (default %d)\n"
 		"  --threads N  workers sharing one fd (default %d); N/2 (at least 1)\n"
 		"               more have their own fd, one of them as nobody; plus\n"
 		"               one thread attaching/detaching its own RAM store\n"
-		"  --view-loads also load from the views it maps (see the source)\n"
+		"  --no-view-loads\n"
+		"               map and unmap views, never load from them\n"
 		"Needs an unattached /dev/cxlms0 (skips otherwise) and root.\n"
 		"Exit 0 pass, 1 fail, 4 skip.\n",
 		prog, (unsigned long long)DEFAULT_SEED, DEFAULT_CALLS, DEFAULT_THREADS);
@@ -1718,7 +1765,7 @@ int main(int argc, char **argv)
 		{ "calls", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "view-loads", no_argument, NULL, 'L' },
+		{ "no-view-loads", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1737,7 +1784,7 @@ int main(int argc, char **argv)
 		case 'c': calls = strtol(optarg, NULL, 0); break;
 		case 't': n_shared = atoi(optarg); break;
 		case 'v': verbose = 1; break;
-		case 'L': view_loads = 1; break;
+		case 'L': view_loads = 0; break;
 		case 'h': usage(argv[0], stdout); return 0;
 		default: usage(argv[0], stderr); return KSFT_FAIL;
 		}
