@@ -496,7 +496,7 @@ static uint32_t fuzz_struct_size(uint32_t nr)
 struct fuzz_mem {
 	uint8_t *scratch;	/* readable and writable */
 	size_t len;
-	uint8_t *hole;		/* unmapped */
+	uint8_t *hole;		/* inaccessible (PROT_NONE) */
 };
 
 /* A pointer worth trying: valid scratch, NULL, low, kernel, unmapped, edge. */
@@ -598,8 +598,12 @@ FIXTURE_SETUP(fuzz)
 	self->m.scratch = mmap(NULL, self->m.len + 8192, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, self->m.scratch);
-	/* an unmapped page right after scratch, and a hole elsewhere */
-	munmap(self->m.scratch + self->m.len, 8192);
+	/*
+	 * Two inaccessible pages right after scratch.  PROT_NONE, not
+	 * munmap: a later mmap could land in an unmapped hole and the
+	 * driver's writes to "the hole" would then change it.
+	 */
+	ASSERT_EQ(0, mprotect(self->m.scratch + self->m.len, 8192, PROT_NONE));
 	self->m.hole = self->m.scratch + self->m.len;
 }
 
