@@ -57,7 +57,10 @@ boot() {
 }
 
 echo "# qemu-check: boot 1 (fresh CXL backing)"
-boot 1 --fresh
+# The kernel's use-after-free detectors on (Debian's kernel has them built
+# in, off by default): a write to freed memory is then a logged corruption
+# with a Call Trace, which fails the run, not a crash much later.
+boot 1 --fresh --append "page_poison=1 init_on_free=1 slub_debug=FZPU"
 echo "# qemu-check: boot 2 (same backing: persistence; 9G for a 2 GiB RAM store)"
 boot 2 --mem 9G
 
