@@ -126,7 +126,7 @@ struct thr {
 	bool own_fd, nobody, attacher;
 	uint64_t rng;
 	uint8_t *sarea;		/* STRUCT_AREA rw, then a guard page */
-	uint8_t *out;		/* OUT_AREA rw, then a guard page */
+	uint8_t *out;		/* OUT_AREA rw, then a guard page, then hole */
 	uint8_t *ro;		/* RO_AREA read-only view of rw_alias */
 	uint8_t *rw_alias;	/* the same pages, writable */
 	uint8_t *hole;		/* a page that never maps anything */
