@@ -66,6 +66,7 @@ rmmod_free() {
 
 echo "TAP version 13"
 echo "# cxlms guest run, boot $boot, region ${CXLMS_REGION:-none} at ${start:-?} size ${size:-?}"
+echo "# kernel command line: $(cat /proc/cmdline)"
 step "insmod cxlms.ko" insmod ./cxlms.ko
 step "/dev/cxlms0: char device, mode 0600, abi_revision 4" dev_ok
 if [ -z "$start" ] || [ -z "$size" ]; then
