@@ -499,7 +499,7 @@ struct fuzz_mem {
 	uint8_t *hole;		/* inaccessible (PROT_NONE) */
 };
 
-/* A pointer worth trying: valid scratch, NULL, low, kernel, unmapped, edge. */
+/* A pointer worth trying: valid scratch, NULL, low, kernel, inaccessible, edge. */
 static uint64_t fuzz_ptr(const struct fuzz_mem *m, uint64_t *st)
 {
 	uint64_t r = cxt_rand(st);
