@@ -137,6 +137,23 @@ lk_cmp() {
 			END { exit bad || n < k }' "$LK_TMP/d.st"
 }
 
+# lk_each_combo INT8_COMBOS 16_COMBOS FN: FN FILE TENSOR COMBO for every
+# tensor of every variant and each combo of its format class, counted in
+# lk_n; lk_bad counts the calls that failed (FN says what differs).
+lk_each_combo() {
+	lk_n=0 lk_bad=0
+	for v in $LK_VARIANTS; do
+		f=$(lk_file "$v")
+		if [ "$v" = int8 ]; then combos=$1; else combos=$2; fi
+		for t in $(lk_rows "$f" | cut -d' ' -f1); do
+			for c in $combos; do
+				lk_n=$((lk_n + 1))
+				"$3" "$f" "$t" "$c" || lk_bad=$((lk_bad + 1))
+			done
+		done
+	done
+}
+
 # lk_fetch_cli COMBOS...: every tensor of every variant fetched through the
 # CLI for each "K OUT RECON" of its format class; together they cover every
 # output, every recon and k from 1 to all planes.  cxlms-kb-compare does
@@ -144,25 +161,19 @@ lk_cmp() {
 LK_INT8_COMBOS="1:planes:floor 3:packed:table 5:f32:midpoint 8:int:default 2:bf16:floor"
 LK_16_COMBOS="3:planes:floor 6:packed:midpoint 9:f32:default 12:bf16:floor 16:int:midpoint"
 lk_fetch_cli() {
-	lk_n=0 lk_bad=0
-	for v in $LK_VARIANTS; do
-		f=$(lk_file "$v")
-		if [ "$v" = int8 ]; then combos=${1:-$LK_INT8_COMBOS}; else combos=${2:-$LK_16_COMBOS}; fi
-		for t in $(lk_rows "$f" | cut -d' ' -f1); do
-			for c in $combos; do
-				k=${c%%:*} r=${c##*:} o=${c#*:}
-				o=${o%%:*}
-				lk_n=$((lk_n + 1))
-				if ! lk_cmp "$f" "$t" "$k" "$o" "$r"; then
-					lk_bad=$((lk_bad + 1))
-					echo "# mismatch: $t k=$k out=$o recon=$r"
-					sed 's/^/#   /' "$LK_TMP/d.st" | head -n 5
-				fi
-			done
-		done
-	done
+	lk_each_combo "${1:-$LK_INT8_COMBOS}" "${2:-$LK_16_COMBOS}" lk_fetch_one
 	echo "# lib-kernel: $lk_n CLI fetches compared, $lk_bad differ"
 	[ "$lk_bad" -eq 0 ] && [ "$lk_n" -gt 0 ]
+}
+
+# lk_fetch_one FILE TENSOR K:OUT:RECON: lk_cmp, what differs printed.
+lk_fetch_one() {
+	k=${3%%:*} r=${3##*:} o=${3#*:}
+	o=${o%%:*}
+	lk_cmp "$1" "$2" "$k" "$o" "$r" && return 0
+	echo "# mismatch: $2 k=$k out=$o recon=$r"
+	sed 's/^/#   /' "$LK_TMP/d.st" | head -n 5
+	return 1
 }
 
 # cxlms fetch --rows --verify from the device == from the file, for every
@@ -221,27 +232,21 @@ lk_device_stats() {
 LK_INT8_VIEWS="packed:3 int8:5 int8:8"
 LK_16_VIEWS="packed:6 int16:12 packed:16"
 lk_view() {
-	lk_n=0 lk_bad=0
-	for v in $LK_VARIANTS; do
-		f=$(lk_file "$v")
-		if [ "$v" = int8 ]; then views=$LK_INT8_VIEWS; else views=$LK_16_VIEWS; fi
-		for t in $(lk_rows "$f" | cut -d' ' -f1); do
-			for c in $views; do
-				lk_n=$((lk_n + 1))
-				if ! $LK_CXLMS view $LK_DEV "$t" --layout "${c%%:*}" -b "${c##*:}" \
-						-o "$LK_TMP/vd.bin" 2>"$LK_TMP/ve" ||
-				   ! $LK_CXLMS view "$f" "$t" --layout "${c%%:*}" -b "${c##*:}" \
-						-o "$LK_TMP/vf.bin" 2>>"$LK_TMP/ve" ||
-				   ! cmp -s "$LK_TMP/vd.bin" "$LK_TMP/vf.bin"; then
-					lk_bad=$((lk_bad + 1))
-					echo "# view mismatch: $t $c"
-					sed 's/^/#   /' "$LK_TMP/ve" | head -n 3
-				fi
-			done
-		done
-	done
+	lk_each_combo "$LK_INT8_VIEWS" "$LK_16_VIEWS" lk_view_one
 	echo "# lib-kernel: $lk_n views compared, $lk_bad differ"
 	[ "$lk_bad" -eq 0 ] && [ "$lk_n" -gt 0 ]
+}
+
+# lk_view_one FILE TENSOR LAYOUT:K: the view from the device == from FILE.
+lk_view_one() {
+	$LK_CXLMS view $LK_DEV "$2" --layout "${3%%:*}" -b "${3##*:}" \
+		-o "$LK_TMP/vd.bin" 2>"$LK_TMP/ve" &&
+	$LK_CXLMS view "$1" "$2" --layout "${3%%:*}" -b "${3##*:}" \
+		-o "$LK_TMP/vf.bin" 2>>"$LK_TMP/ve" &&
+	cmp -s "$LK_TMP/vd.bin" "$LK_TMP/vf.bin" && return 0
+	echo "# view mismatch: $2 $3"
+	sed 's/^/#   /' "$LK_TMP/ve" | head -n 3
+	return 1
 }
 
 # A view mapped by a process that closed its fd pins the module and the
